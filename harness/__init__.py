@@ -1,0 +1,1 @@
+"""Benchmark harness for comparing adaptation methods of language models."""
