@@ -1,0 +1,21 @@
+"""`python -m harness.bench overhead|padding [options]`; `--help` on each for its options."""
+
+from __future__ import annotations
+
+import sys
+
+from harness.bench import overhead, padding
+
+BENCHMARKS = {"overhead": overhead.main, "padding": padding.main}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in BENCHMARKS:
+        print(f"usage: python -m harness.bench {{{'|'.join(BENCHMARKS)}}} [options]", file=sys.stderr)
+        return 2
+    return BENCHMARKS[argv[0]](argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

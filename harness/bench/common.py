@@ -1,0 +1,47 @@
+"""Shared pieces of the benchmarks: loading a model by config name, recording the output."""
+
+from __future__ import annotations
+
+import datetime
+import platform
+import statistics
+import sys
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+from harness.config import instantiate_group
+from harness.models.backbone import load_backbone
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+
+
+def backbone_from_conf(model_name: str):
+    spec = instantiate_group(OmegaConf.load(CONF / "model" / f"{model_name}.yaml"), "model")
+    return load_backbone(spec)
+
+
+def method_from_conf(method_name: str, **overrides):
+    node = OmegaConf.merge(OmegaConf.load(CONF / "method" / f"{method_name}.yaml"), overrides)
+    return instantiate_group(node, "method")
+
+
+def median_ms(seconds: list[float]) -> float:
+    return 1000 * statistics.median(seconds)
+
+
+def header(name: str) -> str:
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU ({torch.get_num_threads()} threads)"
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    command = "python -m harness.bench " + " ".join([name, *sys.argv[2:]])
+    return f"# benchmark: {name}\n\n- command: `{command}`\n- machine: {platform.node()}, {device}\n- date: {now}\n- torch {torch.__version__}\n"
+
+
+def write_report(name: str, text: str, out: str | None) -> None:
+    print(text)
+    if out:
+        path = Path(out)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        print(f"written to {path}")

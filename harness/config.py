@@ -1,0 +1,154 @@
+"""Shared schema pieces (trainer, logger, paths) and strict validation of every config group.
+
+Tasks, models and methods own their schemas: the dataclass named by `_target_` in their YAML.
+Here each group node is checked against its dataclass with OmegaConf's structured merge, which
+rejects unknown keys and wrong types and names the key; values are then checked by the
+dataclass's own `__post_init__`. Errors become `ConfigError`, one line naming `group.key`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+PRECISIONS = ("32-true", "bf16-mixed", "bf16-true", "16-mixed")
+
+
+class ConfigError(ValueError):
+    """A config that cannot run: names the key and what is allowed."""
+
+
+@dataclass
+class TrainerConfig:
+    """How to train: budget, batching, optimisation, hardware (Lightning Trainer settings)."""
+
+    max_epochs: int = 1
+    """Epochs over the training split."""
+    max_steps: int = -1
+    """Stop after this many optimizer steps (-1: no limit)."""
+    batch_size: int = 16
+    """Sequences per training micro-batch."""
+    eval_batch_size: int = 64
+    """Sequences per evaluation batch."""
+    accumulate_grad_batches: int = 1
+    """Micro-batches per optimizer step (effective batch = batch_size x this x devices)."""
+    weight_decay: float = 0.0
+    """AdamW weight decay (not applied to biases and norms)."""
+    warmup_ratio: float = 0.1
+    """Fraction of optimizer steps with linear warmup; linear decay to 0 after."""
+    gradient_clip_val: Optional[float] = 1.0
+    """Gradient norm clipping (null: none)."""
+    dropout: float = 0.1
+    """Dropout before the task head."""
+    precision: str = "32-true"
+    """Lightning precision: 32-true, bf16-mixed, bf16-true, 16-mixed."""
+    accelerator: str = "auto"
+    """cpu, gpu or auto."""
+    devices: Any = 1
+    """Number of devices (or 'auto', or a list of indices)."""
+    strategy: str = "auto"
+    """Lightning strategy: auto, ddp, fsdp, deepspeed..."""
+    num_nodes: int = 1
+    """Nodes for multi-node training."""
+    max_length: int = 128
+    """Maximum sequence length in tokens (longer inputs are truncated)."""
+    length_grouping: bool = True
+    """Group similar lengths into batches (less padding)."""
+    pad_to_max_length: bool = False
+    """Pad every batch to max_length (the slow baseline; for benchmarks)."""
+    check_val_every_n_epoch: int = 1
+    """Dev evaluation frequency in epochs (model selection uses these evaluations)."""
+    val_check_interval: Optional[float] = None
+    """Evaluate on dev every this fraction of an epoch (null: once per epoch)."""
+    deterministic: bool = True
+    """torch deterministic algorithms (same seed -> same result)."""
+    num_workers: int = 0
+    """DataLoader worker processes."""
+    log_every_n_steps: int = 10
+    """Logging interval in optimizer steps."""
+    progress_bar: bool = True
+    """Lightning's rich progress bar."""
+    fast_dev_run: bool = False
+    """One batch of train/dev/test, for smoke tests."""
+
+
+@dataclass
+class LoggerConfig:
+    """Where metrics go besides result.json: W&B (offline by default) and CSV."""
+
+    wandb: bool = True
+    """Log to Weights & Biases."""
+    wandb_mode: str = "offline"
+    """offline (sync later with `wandb sync`), online, or disabled."""
+    project: str = "harness"
+    """W&B project."""
+    entity: Optional[str] = None
+    """W&B entity (team); null: your default."""
+    csv: bool = True
+    """Lightning CSV logger beside W&B."""
+
+    def __post_init__(self) -> None:
+        if self.wandb_mode not in ("offline", "online", "disabled"):
+            raise ConfigError(f"logger.wandb_mode: {self.wandb_mode!r} is not one of offline, online, disabled")
+
+
+@dataclass
+class PathsConfig:
+    """Where data is read and results, logs and caches are written."""
+
+    data_dir: Optional[str] = None
+    """Benchmark data root (HARNESS_DATA_DIR); null: the Hugging Face Hub datasets."""
+    results_dir: str = "results"
+    """Result records: <results_dir>/<sweep>/<run_id>/result.json."""
+    work_dir: str = "outputs"
+    """Checkpoints, W&B and CSV logs: <work_dir>/<sweep>/<run_id>/."""
+    cache_dir: Optional[str] = None
+    """Dequantized models and tokenized splits (null: HARNESS_CACHE_DIR or ~/.cache/harness)."""
+
+
+def checked_dataclass(cls: type, node: Any, group: str) -> Any:
+    """Build `cls` from a config node, failing on unknown keys, wrong types and bad values."""
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(cls), node if node is not None else {})
+        values = OmegaConf.to_container(merged, resolve=True)
+    except OmegaConfBaseException as error:
+        raise ConfigError(_describe(error, group, cls)) from None
+    try:
+        return cls(**values)
+    except (ValueError, TypeError) as error:
+        raise ConfigError(_prefixed(str(error), group)) from None
+
+
+def instantiate_group(node: DictConfig, group: str) -> Any:
+    """Instantiate a `_target_` group (task, model, method) with the same strict checks."""
+    if node is None or "_target_" not in node:
+        raise ConfigError(f"{group}: no `_target_` naming its schema class (is the config group selected?)")
+    target = node["_target_"]
+    module_name, _, class_name = target.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError):
+        raise ConfigError(f"{group}._target_: cannot import {target!r}") from None
+    body = {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if not k.startswith("_")}
+    if dataclasses.is_dataclass(cls):
+        return checked_dataclass(cls, body, group)
+    raise ConfigError(f"{group}._target_: {target!r} is not a dataclass schema")
+
+
+def _describe(error: OmegaConfBaseException, group: str, cls: type) -> str:
+    key = getattr(error, "full_key", None) or "?"
+    message = str(error).splitlines()[0]
+    if "not in" in message and dataclasses.is_dataclass(cls):
+        allowed = ", ".join(f.name for f in dataclasses.fields(cls))
+        return f"{group}.{key}: unknown key; allowed keys: {allowed}"
+    return f"{group}.{key}: {message}"
+
+
+def _prefixed(message: str, group: str) -> str:
+    first = message.splitlines()[0] if message else "invalid value"
+    return first if first.startswith(f"{group}.") else f"{group}: {first}"

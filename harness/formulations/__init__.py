@@ -1,0 +1,1 @@
+"""Objectives as LightningModules, plus the data module and trainer that drive them."""

@@ -1,0 +1,103 @@
+"""Batches for variable-length sequences: length-grouped sampling and dynamic padding.
+
+Sorting whole datasets by length makes batches non-random; the usual compromise (as in
+transformers' LengthGroupedSampler) shuffles, sorts within mega-batches of `batch_size * 50`,
+then shuffles the batches. It is re-implemented here because transformers' sampler yields single
+indices for its Trainer, while Lightning wants a batch sampler with per-epoch seeding and rank
+sharding.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Sequence
+
+import torch
+
+MEGA_BATCH_FACTOR = 50
+
+
+class LengthGroupedBatchSampler(torch.utils.data.Sampler[list[int]]):
+    def __init__(
+        self,
+        lengths: Sequence[int],
+        batch_size: int,
+        shuffle: bool = True,
+        seed: int = 0,
+        num_replicas: int = 1,
+        rank: int = 0,
+    ) -> None:
+        self.lengths = list(lengths)
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.epoch = 0
+        self.num_replicas, self.rank = num_replicas, rank
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _batches(self) -> list[list[int]]:
+        n = len(self.lengths)
+        if not self.shuffle:  # evaluation: sorted by length, deterministic
+            order = sorted(range(n), key=lambda i: self.lengths[i], reverse=True)
+            return [order[i : i + self.batch_size] for i in range(0, n, self.batch_size)]
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        order = torch.randperm(n, generator=generator).tolist()
+        mega = self.batch_size * MEGA_BATCH_FACTOR
+        batches = []
+        for start in range(0, n, mega):
+            chunk = sorted(order[start : start + mega], key=lambda i: self.lengths[i], reverse=True)
+            batches += [chunk[i : i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
+        shuffled = torch.randperm(len(batches), generator=generator).tolist()
+        return [batches[i] for i in shuffled]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        batches = self._batches()
+        if self.num_replicas > 1:
+            # Every rank gets the same number of batches (DDP needs it): drop the ragged tail.
+            usable = len(batches) // self.num_replicas * self.num_replicas
+            batches = batches[self.rank : usable : self.num_replicas]
+        yield from batches
+
+    def __len__(self) -> int:
+        n_batches = -(-len(self.lengths) // self.batch_size)
+        return n_batches // self.num_replicas if self.num_replicas > 1 else n_batches
+
+
+class RandomBatchSampler(LengthGroupedBatchSampler):
+    """Plain shuffled batches (no length grouping), for the fixed-padding baseline."""
+
+    def _batches(self) -> list[list[int]]:
+        n = len(self.lengths)
+        if not self.shuffle:
+            order = list(range(n))
+        else:
+            order = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed + self.epoch)).tolist()
+        return [order[i : i + self.batch_size] for i in range(0, n, self.batch_size)]
+
+
+def pad_batch(examples: list[dict], pad_token_id: int, pad_to: int | None = None, padding_side: str = "right") -> dict:
+    """Stack examples, padding input_ids with pad_token_id and labels/word_index with -100/-1.
+
+    pad_to=None pads to the longest sequence in the batch (dynamic padding); an int pads every
+    batch to that length (the fixed max-length baseline).
+    """
+    width = pad_to or max(len(e["input_ids"]) for e in examples)
+    fills = {"input_ids": pad_token_id, "labels": -100, "word_index": -1, "attention_mask": 0}
+    out: dict[str, list] = {key: [] for key in fills}
+    for example in examples:
+        length = len(example["input_ids"])
+        pad = width - length
+        rows = {
+            "input_ids": list(example["input_ids"]),
+            "labels": list(example["labels"]),
+            "word_index": list(example["word_index"]),
+            "attention_mask": [1] * length,
+        }
+        for key, row in rows.items():
+            filler = [fills[key]] * pad
+            out[key].append(filler + row if padding_side == "left" else row + filler)
+    batch = {key: torch.tensor(value, dtype=torch.long) for key, value in out.items()}
+    batch["sentence_index"] = torch.tensor([e["sentence_index"] for e in examples], dtype=torch.long)
+    batch["num_words"] = torch.tensor([e["num_words"] for e in examples], dtype=torch.long)
+    return batch

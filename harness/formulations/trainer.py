@@ -1,0 +1,81 @@
+"""Lightning Trainer and loggers from the trainer and logger configs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
+from lightning.pytorch.loggers import CSVLogger, WandbLogger
+
+from harness.config import LoggerConfig, TrainerConfig
+
+
+def build_loggers(
+    cfg: LoggerConfig, work_dir: Path, name: str, group: str, tags: list[str], config: dict[str, Any]
+) -> list:
+    loggers: list = []
+    if cfg.wandb and cfg.wandb_mode != "disabled":
+        loggers.append(
+            WandbLogger(
+                name=name,
+                group=group,
+                tags=tags,
+                project=cfg.project,
+                entity=cfg.entity,
+                save_dir=str(work_dir),
+                offline=cfg.wandb_mode == "offline",
+                config=config,
+            )
+        )
+    if cfg.csv:
+        loggers.append(CSVLogger(save_dir=str(work_dir), name="csv", version=""))
+    return loggers
+
+
+def build_trainer(cfg: TrainerConfig, work_dir: Path, monitor: str, loggers: list, callbacks: list) -> L.Trainer:
+    """A Trainer that keeps the best dev checkpoint (for test) and the last one (for resume)."""
+    checkpoint = ModelCheckpoint(
+        dirpath=str(work_dir / "checkpoints"),
+        filename="best",
+        monitor=monitor,
+        mode="max",
+        save_top_k=1,
+        save_last=True,
+        enable_version_counter=False,
+    )
+    callbacks = [checkpoint, *callbacks]
+    if cfg.progress_bar:
+        callbacks.append(RichProgressBar())
+    return L.Trainer(
+        max_epochs=cfg.max_epochs,
+        max_steps=cfg.max_steps,
+        accumulate_grad_batches=cfg.accumulate_grad_batches,
+        gradient_clip_val=cfg.gradient_clip_val,
+        precision=cfg.precision,
+        accelerator=cfg.accelerator,
+        devices=cfg.devices,
+        strategy=cfg.strategy,
+        num_nodes=cfg.num_nodes,
+        check_val_every_n_epoch=cfg.check_val_every_n_epoch,
+        val_check_interval=cfg.val_check_interval,
+        deterministic=cfg.deterministic,
+        log_every_n_steps=cfg.log_every_n_steps,
+        enable_progress_bar=cfg.progress_bar,
+        enable_model_summary=False,
+        fast_dev_run=cfg.fast_dev_run,
+        logger=loggers or False,
+        callbacks=callbacks,
+        default_root_dir=str(work_dir),
+        use_distributed_sampler=False,  # our batch samplers shard by rank themselves
+        num_sanity_val_steps=0,
+    )
+
+
+def close_loggers(loggers: list) -> None:
+    """Finish the W&B run so the next job of a sweep in this process starts its own."""
+    for logger in loggers:
+        logger.finalize("success")
+        if isinstance(logger, WandbLogger):
+            logger.experiment.finish()

@@ -1,0 +1,1 @@
+"""Backbones (where pretrained weights come from) and attention control."""

@@ -1,0 +1,34 @@
+"""The short table a run prints at its end: scores, cost, and where the record is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from harness.results.record import RunResult
+
+
+def print_summary(record: RunResult, path: Path) -> None:
+    console = Console()
+    title = f"{record.task} · {record.model} · {record.method} · seed {record.seed} · {record.status}"
+    table = Table(title=title, show_header=True)
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    metric = record.primary_metric
+    for split in ("dev", "test"):
+        value = record.metrics.get(split, {}).get(metric)
+        if value is not None:
+            table.add_row(f"{split} {metric}", f"{100 * value:.2f}")
+    cost = record.cost
+    if cost.total_params:
+        share = 100 * cost.trainable_params / cost.total_params
+        table.add_row("trainable / total params", f"{cost.trainable_params:,} / {cost.total_params:,} ({share:.3g}%)")
+        table.add_row(f"peak memory ({cost.peak_memory_kind})", f"{cost.peak_memory_bytes / 2**20:,.0f} MiB")
+        table.add_row("train time", f"{cost.train_seconds:,.1f} s ({cost.train_tokens_per_second:,.0f} tok/s)")
+        table.add_row("eval time", f"{cost.eval_seconds:,.1f} s ({cost.eval_tokens_per_second:,.0f} tok/s)")
+    if record.error:
+        table.add_row("error", f"{record.error['type']}: {record.error['message'].splitlines()[0] if record.error['message'] else ''}")
+    table.add_row("record", str(path))
+    console.print(table)

@@ -1,0 +1,42 @@
+"""Tiny random-weight backbones of each supported decoder family, built from conf/model/*.yaml."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+from transformers import AutoModel
+
+from harness.config import instantiate_group
+from harness.models.backbone import load_config
+from harness.models.info import ModelInfo
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+FAMILIES = ("tiny_llama", "tiny_mistral", "tiny_qwen2")
+
+
+def model_spec(name: str):
+    return instantiate_group(OmegaConf.load(CONF / "model" / f"{name}.yaml"), "model")
+
+
+def tiny_backbone(name: str, attn_implementation: str = "sdpa"):
+    """(base model, ModelInfo) with fixed random weights, no tokenizer needed."""
+    spec = model_spec(name)
+    config = load_config(spec)
+    torch.manual_seed(0)
+    model = AutoModel.from_config(config, attn_implementation=attn_implementation).eval()
+    return model, ModelInfo.from_config(spec.name, spec.kind, config)
+
+
+def method_from_yaml(path: Path):
+    """A method preset sized for the tiny 4-layer models: layer-group presets get groups of one
+    layer, so a 4-bit pattern such as '0011' (meant for 32 layers in groups of 8) still fits."""
+    node = OmegaConf.load(path)
+    if "group_size" in node:
+        node.group_size = 1
+    return instantiate_group(node, "method")
+
+
+def method_files() -> list[Path]:
+    return sorted((CONF / "method").glob("*.yaml"))
