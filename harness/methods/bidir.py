@@ -41,7 +41,7 @@ class Bidir:
     """What trains: lora or full."""
     lora: LoRA = field(default_factory=LoRA)
     """LoRA settings when adapter is lora."""
-    lr: float = 2e-4
+    lr: float = 1e-3
     """Learning rate."""
 
     formulations = FORMULATIONS

@@ -16,7 +16,7 @@ class Full:
 
     name: str = "full"
     """Method name in records."""
-    lr: float = 2e-5
+    lr: float = 5e-5
     """Learning rate (full fine-tuning needs a far smaller one than adapters)."""
 
     formulations = ALL_FORMULATIONS

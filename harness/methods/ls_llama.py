@@ -28,7 +28,7 @@ class LsLlama:
     """What trains: lora or full."""
     lora: LoRA = field(default_factory=LoRA)
     """LoRA settings when adapter is lora."""
-    lr: float = 2e-4
+    lr: float = 1e-3
     """Learning rate."""
 
     formulations = FORMULATIONS

@@ -1,0 +1,272 @@
+"""Leaderboard tables in Markdown, CSV and LaTeX (the HTML page reuses `leaderboard_table`).
+
+Markdown, LaTeX and HTML show rounded, human-readable cells; CSV keeps the raw numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from harness.results.aggregate import Group, Leaderboard, Statistics
+from harness.results.collect import UnfinishedRun
+
+
+def _plain(text: str) -> str:
+    return text
+
+
+def fmt_score(value: float) -> str:
+    return "" if math.isnan(value) else f"{value:.4f}"
+
+
+def fmt_p(value: float) -> str:
+    if math.isnan(value):
+        return "n/a"
+    return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def fmt_count(value: float) -> str:
+    """Parameter counts: 0, 950, 12.3K, 4.19M, 1.24B."""
+    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if value >= size:
+            return f"{value / size:.3g}{suffix}"
+    return f"{value:.0f}"
+
+
+def fmt_bytes(value: float) -> str:
+    if math.isnan(value) or value <= 0:
+        return ""
+    gib = value / 2**30
+    return f"{gib:.2f} GiB" if gib >= 1 else f"{value / 2**20:.0f} MiB"
+
+
+def fmt_seconds(value: float) -> str:
+    if math.isnan(value):
+        return ""
+    if value >= 3600:
+        return f"{value / 3600:.1f} h"
+    return f"{value / 60:.1f} min" if value >= 60 else f"{value:.1f} s"
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "task"
+
+
+def board_slugs(leaderboards: list[Leaderboard]) -> dict[int, str]:
+    """A file-name-safe name per leaderboard: the task, plus the metric when a task has several."""
+    tasks = [b.task for b in leaderboards]
+    return {
+        id(b): slug(b.task if tasks.count(b.task) == 1 else f"{b.task}-{b.metric}") for b in leaderboards
+    }
+
+
+def comparison_cell(group: Group) -> str:
+    if group.is_reference:
+        return "reference"
+    c = group.comparison
+    if c is None:
+        return ""
+    if c.n_pairs == 0:
+        return f"n/a ({c.note})"
+    pairs = f"{c.n_pairs} pair" + ("s" if c.n_pairs > 1 else "")
+    return f"{c.delta:+.4f} (p={fmt_p(c.p_value)}, {pairs})"
+
+
+def leaderboard_table(
+    board: Leaderboard,
+    escape: Callable[[str], str] = _plain,
+    pm: str = " ± ",
+    star: str = "★",
+    bold: Callable[[str], str] = _plain,
+) -> tuple[list[str], list[list[str]]]:
+    """Headers and rows of display cells, already escaped for the target format."""
+    show_variant = any(g.variant for g in board.groups)
+    memory_kinds = {g.memory_kind for g in board.groups}
+    memory_header = "peak memory" + (f" ({memory_kinds.pop()})" if len(memory_kinds) == 1 else "")
+    headers = ["best", "method"] + (["variant"] if show_variant else []) + [
+        "model", "n", f"dev {board.metric}", f"test {board.metric}", "95% CI",
+    ]
+    if board.reference is not None:
+        headers.append(f"Δ vs {board.reference} (p)")
+    headers += ["trainable params", memory_header, "train time"]
+    rows = []
+    for g in board.groups:
+        test = escape(fmt_score(g.test.mean)) + (pm + escape(fmt_score(g.test.std)) if g.test.n > 1 else "")
+        ci = "" if math.isnan(g.test.ci_low) else f"[{fmt_score(g.test.ci_low)}, {fmt_score(g.test.ci_high)}]"
+        memory = fmt_bytes(g.peak_memory_bytes) + (f" ({g.memory_kind})" if len(memory_kinds) > 1 else "")
+        row = [star if g.best else "", escape(g.method)] + ([escape(g.variant)] if show_variant else []) + [
+            escape(g.model), str(g.test.n), escape(fmt_score(g.dev.mean)), bold(test) if g.best else test, escape(ci),
+        ]
+        if board.reference is not None:
+            row.append(escape(comparison_cell(g)))
+        row += [escape(fmt_count(g.trainable_params)), escape(memory), escape(fmt_seconds(g.train_seconds))]
+        rows.append(row)
+    return headers, rows
+
+
+FAILED_HEADERS = ["status", "run id", "sweep", "task", "model", "method", "seed", "error / reason", "message"]
+
+
+def failed_table(runs: list[UnfinishedRun], escape: Callable[[str], str] = _plain) -> list[list[str]]:
+    return [
+        [escape(str(v)) for v in (
+            r.status, r.run_id, r.sweep, r.task, r.model, r.method, "" if r.seed is None else r.seed, r.reason, r.message,
+        )]
+        for r in runs
+    ]
+
+
+def statistics_note(statistics: Statistics, reference: str | None) -> str:
+    note = (
+        f"test = mean ± sample std (ddof=1) over seeds; {statistics.confidence:.0%} CI = percentile bootstrap of "
+        f"the mean over seeds ({statistics.resamples:,} resamples, RNG seed {statistics.rng_seed}; "
+        f"blank for one seed); ★ = best test mean."
+    )
+    if reference is not None:
+        note += (
+            f" Δ = mean paired difference to {reference} over shared seeds on the same model (its variant with the "
+            f"best dev mean), p from a paired t-test; n/a with fewer than two pairs."
+        )
+    return note
+
+
+# Markdown ---------------------------------------------------------------------------------------
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def markdown_grid(headers: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def leaderboard_markdown(board: Leaderboard, statistics: Statistics) -> str:
+    headers, rows = leaderboard_table(board, escape=_md_escape, bold=lambda s: f"**{s}**")
+    title = f"## {board.task} — {board.metric}\n\n"
+    return title + markdown_grid(headers, rows) + "\n\n" + statistics_note(statistics, board.reference) + "\n"
+
+
+def failed_markdown(runs: list[UnfinishedRun]) -> str:
+    if not runs:
+        return "## Failed and incomplete runs\n\nNone.\n"
+    grid = markdown_grid(FAILED_HEADERS, failed_table(runs, _md_escape))
+    return "## Failed and incomplete runs\n\nNot counted in any leaderboard.\n\n" + grid + "\n"
+
+
+# CSV --------------------------------------------------------------------------------------------
+
+CSV_FIELDS = [
+    "task", "metric", "method", "variant", "variant_id", "model", "n_seeds", "seeds",
+    "dev_mean", "dev_std", "test_mean", "test_std", "ci_low", "ci_high", "best",
+    "reference", "is_reference", "n_pairs", "delta", "t_statistic", "p_value",
+    "trainable_params", "peak_memory_bytes", "peak_memory_kind", "train_seconds",
+]
+
+
+def leaderboard_csv(leaderboards: list[Leaderboard]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for board in leaderboards:
+        for g in board.groups:
+            c = g.comparison
+            writer.writerow({
+                "task": g.task, "metric": g.metric, "method": g.method, "variant": g.variant,
+                "variant_id": g.variant_id, "model": g.model, "n_seeds": g.test.n,
+                "seeds": " ".join(str(s) for s in g.seeds),
+                "dev_mean": g.dev.mean, "dev_std": g.dev.std, "test_mean": g.test.mean, "test_std": g.test.std,
+                "ci_low": g.test.ci_low, "ci_high": g.test.ci_high, "best": g.best,
+                "reference": board.reference or "", "is_reference": g.is_reference,
+                "n_pairs": c.n_pairs if c else "", "delta": c.delta if c else "",
+                "t_statistic": c.t_statistic if c else "", "p_value": c.p_value if c else "",
+                "trainable_params": g.trainable_params, "peak_memory_bytes": g.peak_memory_bytes,
+                "peak_memory_kind": g.memory_kind, "train_seconds": g.train_seconds,
+            })
+    return buffer.getvalue()
+
+
+def failed_csv(runs: list[UnfinishedRun]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(FAILED_HEADERS + ["path"])
+    for row, run in zip(failed_table(runs), runs):
+        writer.writerow(row + [str(run.path)])
+    return buffer.getvalue()
+
+
+# LaTeX ------------------------------------------------------------------------------------------
+
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"\textless{}",
+    ">": r"\textgreater{}", "Δ": r"$\Delta$", "±": r"$\pm$", "★": r"$\star$",
+}
+
+
+def latex_escape(text: str) -> str:
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+
+
+def leaderboard_latex(board: Leaderboard, statistics: Statistics) -> str:
+    """A booktabs table (needs \\usepackage{booktabs})."""
+    headers, rows = leaderboard_table(
+        board, escape=latex_escape, pm=r" $\pm$ ", star=r"$\star$", bold=lambda s: rf"\textbf{{{s}}}"
+    )
+    numeric = {"n", "trainable params", "train time"}
+    align = "".join("r" if h in numeric or h.startswith(("dev ", "test ", "peak")) else "l" for h in headers)
+    lines = [
+        "% Generated by harness.report; needs \\usepackage{booktabs}.",
+        r"\begin{table}[ht]", r"\centering", r"\small", rf"\begin{{tabular}}{{{align}}}", r"\toprule",
+        " & ".join(latex_escape(h) for h in headers) + r" \\", r"\midrule",
+    ]
+    lines += [" & ".join(row) + r" \\" for row in rows]
+    lines += [
+        r"\bottomrule", r"\end{tabular}",
+        rf"\caption{{{latex_escape(board.task)}, {latex_escape(board.metric)}. "
+        rf"{latex_escape(statistics_note(statistics, board.reference))}}}",
+        rf"\label{{tab:{slug(board.task)}-{slug(board.metric)}}}", r"\end{table}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+# Files ------------------------------------------------------------------------------------------
+
+
+def write_tables(
+    leaderboards: list[Leaderboard], unfinished: list[UnfinishedRun], notes: list[str],
+    out: Path, statistics: Statistics,
+) -> list[Path]:
+    """Per task: <out>/<task>/leaderboard.{md,csv,tex}; all together: <out>/leaderboard.{md,csv};
+    failed and incomplete runs: <out>/failed_runs.{md,csv}."""
+    written: list[Path] = []
+
+    def write(path: Path, text: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+
+    slugs = board_slugs(leaderboards)
+    for board in leaderboards:
+        folder = out / slugs[id(board)]
+        write(folder / "leaderboard.md", "# " + leaderboard_markdown(board, statistics)[3:])
+        write(folder / "leaderboard.csv", leaderboard_csv([board]))
+        write(folder / "leaderboard.tex", leaderboard_latex(board, statistics))
+    sections = ["# Leaderboards\n"] + [leaderboard_markdown(board, statistics) for board in leaderboards]
+    if not leaderboards:
+        sections.append("No completed runs.\n")
+    sections.append(failed_markdown(unfinished))
+    if notes:
+        sections.append("## Notes\n\n" + "\n".join(f"- {_md_escape(note)}" for note in notes) + "\n")
+    write(out / "leaderboard.md", "\n".join(sections))
+    write(out / "leaderboard.csv", leaderboard_csv(leaderboards))
+    write(out / "failed_runs.md", failed_markdown(unfinished))
+    write(out / "failed_runs.csv", failed_csv(unfinished))
+    return written
