@@ -75,6 +75,8 @@ class TrainerConfig:
     """Lightning's rich progress bar."""
     fast_dev_run: bool = False
     """One batch of train/dev/test, for smoke tests."""
+    checkpoint_every_n_steps: Optional[int] = None
+    """Also checkpoint every N optimizer steps, to resume mid-epoch (null: at epoch ends only)."""
 
 
 @dataclass

@@ -4,6 +4,7 @@ dev/test -> result record. The only module that knows the whole order."""
 from __future__ import annotations
 
 import datetime
+import shutil
 import time
 import traceback
 from pathlib import Path
@@ -16,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from harness.config import LoggerConfig, PathsConfig, TrainerConfig, checked_dataclass, instantiate_group
 from harness.formulations.cost import PeakMemory, ThroughputMeter
 from harness.formulations.registry import builder_for, default_formulation
-from harness.formulations.trainer import build_loggers, build_trainer, close_loggers
+from harness.formulations.trainer import build_loggers, build_trainer, close_loggers, resume_checkpoint
 from harness.methods.trainable import count_parameters
 from harness.models.backbone import default_cache_dir, load_backbone, model_info
 from harness.results.provenance import machine, package_versions
@@ -52,8 +53,11 @@ def run(cfg: DictConfig, experiment: str | None = None) -> RunResult:
         experiment=experiment, versions=package_versions(), machine=machine(),
         started_at=_now(), **names,
     )  # fmt: skip
+    work_dir = Path(paths.work_dir) / sweep / run_id
+    if (out_dir / "result.json").exists():  # an earlier attempt failed: retry from scratch
+        shutil.rmtree(work_dir, ignore_errors=True)
     try:
-        _train_and_evaluate(cfg, record, paths, Path(paths.work_dir) / sweep / run_id)
+        _train_and_evaluate(cfg, record, paths, work_dir)
         record.status = "completed"
     except Exception as error:  # any failure is recorded, never lost
         record.error = {"type": type(error).__name__, "message": str(error), "traceback": traceback.format_exc()}
@@ -91,7 +95,10 @@ def _train_and_evaluate(cfg: DictConfig, record: RunResult, paths: PathsConfig, 
         trainer = build_trainer(trainer_cfg, work_dir / stage, f"dev/{task.metric}", loggers, [meter])
         with PeakMemory() as memory:
             started = time.perf_counter()
-            trainer.fit(module, datamodule=data)
+            resume = resume_checkpoint(work_dir / stage)  # an interrupted (killed) attempt left it
+            if resume is not None:
+                print(f"resuming run {record.run_id} from {resume}")
+            trainer.fit(module, datamodule=data, ckpt_path=resume)
             fit_seconds = time.perf_counter() - started
             best = None if trainer_cfg.fast_dev_run else "best"
             if not module.best_dev_scores:  # no dev evaluation happened inside fit

@@ -9,7 +9,7 @@ sharding.
 
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import torch
 
@@ -32,6 +32,9 @@ class LengthGroupedBatchSampler(torch.utils.data.Sampler[list[int]]):
         self.seed = seed
         self.epoch = 0
         self.num_replicas, self.rank = num_replicas, rank
+        # Asked at the start of each pass: how many batches of this epoch were already trained
+        # before an interruption (0 normally). Resuming replays the same order minus those.
+        self.batches_already_done: Callable[[], int] = lambda: 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -57,7 +60,8 @@ class LengthGroupedBatchSampler(torch.utils.data.Sampler[list[int]]):
             # Every rank gets the same number of batches (DDP needs it): drop the ragged tail.
             usable = len(batches) // self.num_replicas * self.num_replicas
             batches = batches[self.rank : usable : self.num_replicas]
-        yield from batches
+        skip = self.batches_already_done() % max(len(batches), 1)  # a finished epoch skips nothing
+        yield from batches[skip:]
 
     def __len__(self) -> int:
         n_batches = -(-len(self.lengths) // self.batch_size)

@@ -59,6 +59,8 @@ class SequenceLabelingData(L.LightningDataModule):
             num_replicas=world if train else 1,
             rank=rank if train else 0,
         )
+        if train:
+            sampler.batches_already_done = self._batches_done_before_resume
         return DataLoader(
             dataset,
             batch_sampler=sampler,
@@ -66,8 +68,17 @@ class SequenceLabelingData(L.LightningDataModule):
             num_workers=self.num_workers,
         )
 
+    def _batches_done_before_resume(self) -> int:
+        """Batches of the current epoch trained before the checkpoint we resumed from.
+
+        Asked when the epoch's iteration starts; Lightning has restored its loop counters by then
+        (not when the loader was built, which it does early to count steps for the scheduler)."""
+        if not self._trainer_attached() or not self.trainer.fit_loop.restarting:
+            return 0
+        return self.trainer.fit_loop.epoch_loop.batch_progress.current.completed
+
     def _trainer_attached(self) -> bool:
-        return getattr(self, "_trainer", None) is not None
+        return self.trainer is not None
 
     def train_dataloader_standalone(self) -> DataLoader:
         """The training loader outside a Trainer's data-module hooks (benchmarks)."""

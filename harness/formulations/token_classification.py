@@ -17,6 +17,19 @@ from harness.formulations.optim import adamw_with_warmup
 from harness.tasks.encoding import word_tags_from_token_predictions
 
 
+def rng_state() -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
 def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
     """Positions counted over real tokens only, so left padding does not shift RoPE positions."""
     return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
@@ -66,6 +79,8 @@ class TokenClassifier(L.LightningModule):
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         logits = self(batch["input_ids"], batch["attention_mask"])
         loss = nn.functional.cross_entropy(logits.flatten(0, 1).float(), batch["labels"].flatten(), ignore_index=-100)
+        if not torch.isfinite(loss):  # fail the run (recorded as failed) rather than train on NaN
+            raise FloatingPointError(f"non-finite training loss {loss.item()} at step {self.global_step}")
         self.log("train/loss", loss, prog_bar=True, batch_size=batch["input_ids"].shape[0])
         return loss
 
@@ -125,9 +140,21 @@ class TokenClassifier(L.LightningModule):
         )
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Keep only trainable tensors: a LoRA checkpoint of a 7B model is MBs, not 14 GB."""
+        """Keep only trainable tensors (a LoRA checkpoint of a 7B model is MBs, not 14 GB), plus the
+        RNG state, so a resumed run draws the same dropout masks as an uninterrupted one."""
         trainable = {name for name, p in self.named_parameters() if p.requires_grad}
         checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in trainable}
+        checkpoint["harness_rng"] = rng_state()
+        checkpoint["harness_best_dev_scores"] = self.best_dev_scores
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._pending_rng = checkpoint.get("harness_rng")
+        self.best_dev_scores = checkpoint.get("harness_best_dev_scores", {})
+
+    def on_train_batch_start(self, batch, batch_idx: int) -> None:
+        if getattr(self, "_pending_rng", None) is not None:  # first batch after a resume
+            restore_rng_state(self._pending_rng)
+            self._pending_rng = None
 
 
 def build_token_classification(task, task_data, backbone, method, trainer_cfg, seed: int, cache_dir):

@@ -46,6 +46,17 @@ def build_trainer(cfg: TrainerConfig, work_dir: Path, monitor: str, loggers: lis
         enable_version_counter=False,
     )
     callbacks = [checkpoint, *callbacks]
+    if cfg.checkpoint_every_n_steps:
+        # For resuming long epochs: a rolling mid-epoch checkpoint beside the epoch-end ones.
+        callbacks.append(
+            ModelCheckpoint(
+                dirpath=str(work_dir / "checkpoints"),
+                filename="resume",
+                every_n_train_steps=cfg.checkpoint_every_n_steps,
+                save_top_k=1,
+                enable_version_counter=False,
+            )
+        )
     if cfg.progress_bar:
         callbacks.append(RichProgressBar())
     return L.Trainer(
@@ -71,6 +82,13 @@ def build_trainer(cfg: TrainerConfig, work_dir: Path, monitor: str, loggers: lis
         use_distributed_sampler=False,  # our batch samplers shard by rank themselves
         num_sanity_val_steps=0,
     )
+
+
+def resume_checkpoint(work_dir: Path) -> Path | None:
+    """The newest checkpoint an interrupted run left (epoch-end last.ckpt or mid-epoch resume.ckpt)."""
+    candidates = [work_dir / "checkpoints" / name for name in ("last.ckpt", "resume.ckpt")]
+    existing = [path for path in candidates if path.is_file()]
+    return max(existing, key=lambda path: path.stat().st_mtime_ns) if existing else None
 
 
 def close_loggers(loggers: list) -> None:

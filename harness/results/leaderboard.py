@@ -74,7 +74,8 @@ def comparison_cell(group: Group) -> str:
     if c.n_pairs == 0:
         return f"n/a ({c.note})"
     pairs = f"{c.n_pairs} pair" + ("s" if c.n_pairs > 1 else "")
-    return f"{c.delta:+.4f} (p={fmt_p(c.p_value)}, {pairs})"
+    p = fmt_p(c.p_value)
+    return f"{c.delta:+.4f} (p{p if p.startswith('<') else '=' + p}, {pairs})"
 
 
 def leaderboard_table(
@@ -114,9 +115,8 @@ FAILED_HEADERS = ["status", "run id", "sweep", "task", "model", "method", "seed"
 
 def failed_table(runs: list[UnfinishedRun], escape: Callable[[str], str] = _plain) -> list[list[str]]:
     return [
-        [escape(str(v)) for v in (
-            r.status, r.run_id, r.sweep, r.task, r.model, r.method, "" if r.seed is None else r.seed, r.reason, r.message,
-        )]
+        [escape(str(v)) for v in (r.status, r.run_id, r.sweep, r.task, r.model, r.method,
+                                  "" if r.seed is None else r.seed, r.reason, r.message)]
         for r in runs
     ]
 

@@ -1,0 +1,152 @@
+"""Find every run folder under a results directory and sort it into completed, failed or incomplete.
+
+A run folder is one that holds a ``result.json``, one whose name is a run id (16 hex digits, see
+`record.run_id_for`), or a sibling of a run folder inside the same sweep folder. A folder without a
+readable record is *incomplete* (interrupted while writing, or its record is corrupt); a record with
+status "failed" is *failed*; a completed record without a test score for its primary metric is
+listed as incomplete too. Only completed, scored records ever reach the statistics.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.results.record import RESULT_FILE, RunResult, read_result
+
+RUN_ID_PATTERN = re.compile(r"^[0-9a-f]{16}$")
+REPORT_MARKERS = ("report.html", "leaderboard.md")  # a report written inside a sweep folder is not a run
+
+
+@dataclass
+class UnfinishedRun:
+    """A run that contributes no score: failed, or incomplete (no readable, scored record)."""
+
+    path: Path
+    status: str  # "failed" | "incomplete"
+    reason: str  # error type, or why the folder counts as incomplete
+    message: str = ""  # first line of the error message
+    run_id: str = ""
+    sweep: str = ""
+    task: str = ""
+    model: str = ""
+    method: str = ""
+    seed: int | None = None
+    has_record: bool = False  # False: no result.json at all
+
+
+@dataclass
+class Collection:
+    """Everything found under one results directory."""
+
+    root: Path
+    completed: list[RunResult] = field(default_factory=list)
+    unfinished: list[UnfinishedRun] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[UnfinishedRun]:
+        return [run for run in self.unfinished if run.status == "failed"]
+
+    @property
+    def incomplete(self) -> list[UnfinishedRun]:
+        return [run for run in self.unfinished if run.status == "incomplete"]
+
+
+def primary_score(result: RunResult, split: str) -> float | None:
+    """The record's primary metric on `split` ("dev" or "test"), or None when missing or not a number."""
+    value = (result.metrics.get(split) or {}).get(result.primary_metric)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def _first_line(text: str) -> str:
+    lines = (text or "").strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def _inside(path: Path, others: list[Path]) -> bool:
+    return any(path == other or other in path.parents for other in others)
+
+
+def run_folders(root: Path, exclude: list[Path]) -> list[Path]:
+    """Every run folder under `root` (see the module docstring), skipping hidden and excluded ones."""
+    found: set[Path] = set()
+    for record in root.rglob(RESULT_FILE):
+        found.add(record.parent)
+    for candidate in root.rglob("*"):
+        if candidate.is_dir() and RUN_ID_PATTERN.match(candidate.name):
+            found.add(candidate)
+    for sweep in {folder.parent for folder in found}:
+        for sibling in sweep.iterdir():
+            if sibling.is_dir() and sibling != root and not any((sibling / m).exists() for m in REPORT_MARKERS):
+                found.add(sibling)
+    visible = [
+        folder
+        for folder in found
+        if not any(part.startswith(".") for part in folder.relative_to(root).parts)
+        and not _inside(folder, exclude)
+    ]
+    # A folder that holds other run folders (a sweep mistaken for a sibling) is not itself a run.
+    return sorted(f for f in visible if not any(f in other.parents for other in visible))
+
+
+def collect(root: str | Path, exclude: list[str | Path] = ()) -> Collection:
+    """Read every run folder under `root`; `exclude` lists folders to skip (e.g. the report's own)."""
+    root = Path(root).resolve()
+    excluded = [Path(p).resolve() for p in exclude]
+    collection = Collection(root=root)
+    by_run_id: dict[str, RunResult] = {}
+    failed_records: list[tuple[RunResult, UnfinishedRun]] = []
+    for folder in run_folders(root, excluded):
+        sweep = folder.parent.name if folder.parent != root else ""
+        record_path = folder / RESULT_FILE
+        if not record_path.exists():
+            collection.unfinished.append(
+                UnfinishedRun(folder, "incomplete", "no result.json (interrupted, or still being written)",
+                              run_id=folder.name, sweep=sweep)
+            )
+            continue
+        try:
+            result = read_result(record_path)
+        except (ValueError, TypeError, KeyError, json.JSONDecodeError) as error:
+            collection.unfinished.append(
+                UnfinishedRun(
+                    folder, "incomplete", "unreadable result.json", _first_line(f"{type(error).__name__}: {error}"),
+                    run_id=folder.name, sweep=sweep, has_record=True,
+                )
+            )
+            continue
+        described = dict(
+            run_id=result.run_id, sweep=result.sweep, task=result.task, model=result.model,
+            method=result.method, seed=result.seed, has_record=True,
+        )
+        if result.status == "failed":
+            error = result.error or {}
+            unfinished = UnfinishedRun(
+                folder, "failed", error.get("type", "unknown error"), _first_line(error.get("message", "")), **described
+            )
+            failed_records.append((result, unfinished))
+        elif result.status != "completed":
+            collection.unfinished.append(
+                UnfinishedRun(folder, "incomplete", f"unknown status {result.status!r}", **described)
+            )
+        elif primary_score(result, "test") is None:
+            reason = f"completed, but no test score for primary metric {result.primary_metric!r}"
+            collection.unfinished.append(UnfinishedRun(folder, "incomplete", reason, **described))
+        elif result.run_id in by_run_id:
+            # Same config and seed found twice (a copied sweep): one fact, counted once.
+            collection.notes.append(f"run {result.run_id} found twice; counted once ({folder})")
+        else:
+            by_run_id[result.run_id] = result
+            collection.completed.append(result)
+    for result, unfinished in failed_records:
+        if result.run_id in by_run_id:
+            collection.notes.append(f"failed run {result.run_id} also completed elsewhere; the failure is not listed")
+        else:
+            collection.unfinished.append(unfinished)
+    collection.unfinished.sort(key=lambda run: (run.status, run.task, run.method, run.seed or 0, str(run.path)))
+    return collection

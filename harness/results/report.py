@@ -1,0 +1,98 @@
+"""`python -m harness.report RESULTS_DIR`: leaderboards, Pareto plots and an HTML page from result records.
+
+    python -m harness.report results/                     # report into results/report/
+    python -m harness.report results/ --reference lora    # paired tests against LoRA
+    python -m harness.report results/my_sweep --watch 60 --expected 48   # follow a running sweep
+
+Writes <out>/leaderboard.{md,csv}, <out>/failed_runs.{md,csv}, <out>/report.html, and per task
+<out>/<task>/leaderboard.{md,csv,tex} and <out>/<task>/pareto_{trainable_params,peak_memory,train_time}.{png,svg}.
+With --watch it prints a progress line every SECONDS until --expected jobs have finished (one line
+without --expected), then writes the report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+from harness.results.aggregate import Statistics, build_leaderboards
+from harness.results.collect import collect
+from harness.results.html_page import write_page
+from harness.results.leaderboard import board_slugs, write_tables
+from harness.results.plots import write_pareto_plots
+from harness.results.progress import progress, progress_line
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m harness.report", description="Leaderboards, confidence intervals and Pareto plots "
+        "from the result records under RESULTS_DIR (<sweep>/<run_id>/result.json, at any depth)."
+    )
+    parser.add_argument("results_dir", type=Path, metavar="RESULTS_DIR")
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default: RESULTS_DIR/report)")
+    parser.add_argument("--reference", default=None, metavar="METHOD",
+                        help="method to compare every other method against (paired by seed)")
+    parser.add_argument("--watch", type=float, nargs="?", const=30.0, default=None, metavar="SECONDS",
+                        help="print a progress line every SECONDS (default 30) until --expected jobs finished")
+    parser.add_argument("--expected", type=int, default=None, metavar="N", help="jobs the sweep will run in all")
+    parser.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples (default 10000)")
+    parser.add_argument("--confidence", type=float, default=0.95, help="interval coverage (default 0.95)")
+    parser.add_argument("--no-plots", action="store_true", help="skip the Pareto plots")
+    args = parser.parse_args(argv)
+    if not args.results_dir.is_dir():
+        parser.error(f"RESULTS_DIR {args.results_dir} is not a folder")
+    if args.expected is not None and args.expected < 1:
+        parser.error("--expected must be at least 1")
+    if not 0 < args.confidence < 1:
+        parser.error("--confidence must lie between 0 and 1")
+    return args
+
+
+def watch(results_dir: Path, out: Path, expected: int | None, every: float) -> None:
+    while True:
+        state = progress(collect(results_dir, exclude=[out]), expected)
+        print(f"[{datetime.now():%H:%M:%S}] {progress_line(state)}", flush=True)
+        if expected is None or state.complete:
+            return
+        time.sleep(every)
+
+
+def write_report(results_dir: Path, out: Path, reference: str | None, statistics: Statistics,
+                 expected: int | None = None, plots: bool = True) -> tuple[list[Path], str]:
+    """Write every table, plot and the HTML page; returns the files written and the progress line."""
+    collection = collect(results_dir, exclude=[out])
+    leaderboards, notes = build_leaderboards(collection.completed, reference, statistics)
+    notes = collection.notes + notes
+    written = write_tables(leaderboards, collection.unfinished, notes, out, statistics)
+    if plots:
+        slugs = board_slugs(leaderboards)
+        for board in leaderboards:
+            written += write_pareto_plots(board, out / slugs[id(board)])
+    line = progress_line(progress(collection, expected))
+    meta = f"{collection.root} — {line}" + (f" — reference: {reference}" if reference else "")
+    written.append(write_page(out / "report.html", leaderboards, collection.unfinished, notes, statistics, out,
+                              title=f"Benchmark report: {collection.root.name}", meta=meta))
+    return written, line
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    out = args.out if args.out is not None else args.results_dir / "report"
+    try:
+        if args.watch is not None:
+            watch(args.results_dir, out, args.expected, args.watch)
+    except KeyboardInterrupt:
+        return 130
+    statistics = Statistics(confidence=args.confidence, resamples=args.resamples)
+    written, line = write_report(args.results_dir, out, args.reference, statistics, args.expected, not args.no_plots)
+    if args.watch is None:
+        print(line)
+    print(f"wrote {len(written)} files to {out} (open {out / 'report.html'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""An interrupted run resumes from its last checkpoint and ends with the same metrics as an
+uninterrupted one (deterministic CPU); a failed run is retried from scratch."""
+
+from __future__ import annotations
+
+import lightning as L
+import pytest
+
+import harness.run
+from harness.run import run
+from tests.composing import compose_config, quick_overrides
+
+
+class _KillAt(L.Callback):
+    """Stands in for SIGKILL / preemption: leaves the run without a record, mid-epoch."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
+        if trainer.global_step == self.step:
+            raise SystemExit("killed")
+
+
+def _config(tmp_path):
+    return compose_config([
+        *quick_overrides(tmp_path, train=48, evaluate=24),
+        "trainer.max_epochs=2", "trainer.checkpoint_every_n_steps=4", "trainer.dropout=0.3",
+    ])  # fmt: skip
+
+
+def test_killed_run_resumes_mid_epoch_and_matches(tmp_path, data_root, monkeypatch):
+    reference = run(_config(tmp_path / "uninterrupted"))
+    assert reference.status == "completed", reference.error
+
+    real_build_trainer = harness.run.build_trainer
+
+    def build_with_kill(cfg, work_dir, monitor, loggers, callbacks):
+        return real_build_trainer(cfg, work_dir, monitor, loggers, [*callbacks, _KillAt(step=10)])
+
+    monkeypatch.setattr(harness.run, "build_trainer", build_with_kill)
+    with pytest.raises(SystemExit):
+        run(_config(tmp_path / "interrupted"))  # 6 batches an epoch: killed in epoch 2, batch 5
+    monkeypatch.setattr(harness.run, "build_trainer", real_build_trainer)
+    run_dir = tmp_path / "interrupted" / "results" / "default" / reference.run_id
+    assert not (run_dir / "result.json").exists()  # a kill leaves no record
+    checkpoints = tmp_path / "interrupted" / "outputs" / "default" / reference.run_id / "train" / "checkpoints"
+    assert (checkpoints / "resume.ckpt").exists()
+
+    resumed = run(_config(tmp_path / "interrupted"))
+    assert resumed.status == "completed", resumed.error
+    assert resumed.metrics["dev"] == reference.metrics["dev"]
+    assert resumed.metrics["test"] == reference.metrics["test"]
+
+
+def test_failed_run_is_retried_from_scratch(tmp_path, data_root):
+    bad = run(compose_config([*quick_overrides(tmp_path, train=16, evaluate=16), "method.lr=nan"]))
+    assert bad.status == "failed" and bad.error["type"] == "FloatingPointError"
+    checkpoints = tmp_path / "outputs" / "default" / bad.run_id
+    assert (tmp_path / "results" / "default" / bad.run_id / "result.json").exists()
+    again = run(compose_config([*quick_overrides(tmp_path, train=16, evaluate=16), "method.lr=nan"]))
+    assert again.status == "failed" and again.run_id == bad.run_id  # retried, not skipped
+    assert "resuming" not in str(again.error)
+    assert checkpoints.exists()
