@@ -54,11 +54,11 @@ def test_killed_run_resumes_mid_epoch_and_matches(tmp_path, data_root, monkeypat
 
 
 def test_failed_run_is_retried_from_scratch(tmp_path, data_root):
-    bad = run(compose_config([*quick_overrides(tmp_path, train=16, evaluate=16), "method.lr=nan"]))
-    assert bad.status == "failed" and bad.error["type"] == "FloatingPointError"
-    checkpoints = tmp_path / "outputs" / "default" / bad.run_id
-    assert (tmp_path / "results" / "default" / bad.run_id / "result.json").exists()
-    again = run(compose_config([*quick_overrides(tmp_path, train=16, evaluate=16), "method.lr=nan"]))
-    assert again.status == "failed" and again.run_id == bad.run_id  # retried, not skipped
-    assert "resuming" not in str(again.error)
-    assert checkpoints.exists()
+    overrides = [*quick_overrides(tmp_path, train=16, evaluate=16), "method.target_modules=[no_such_module]"]
+    bad = run(compose_config(overrides))
+    assert bad.status == "failed"
+    record = tmp_path / "results" / "default" / bad.run_id / "result.json"
+    first_attempt = record.stat().st_ino
+    again = run(compose_config(overrides))
+    assert again.status == "failed" and again.run_id == bad.run_id
+    assert record.stat().st_ino != first_attempt  # retried and re-recorded (atomic replace), not skipped

@@ -53,3 +53,12 @@ def test_only_trainable_tensors_are_checkpointed():
     classifier.on_save_checkpoint(checkpoint)
     kept = set(checkpoint["state_dict"])
     assert kept == {"backbone.layers.0.self_attn.q_proj.weight", "head.weight", "head.bias"}
+
+
+def test_non_finite_loss_stops_the_run():
+    classifier = _classifier("tiny_llama")
+    with torch.no_grad():
+        classifier.head.weight.fill_(float("nan"))
+    batch = pad_batch([_example([11, 12, 13])], pad_token_id=2)
+    with pytest.raises(FloatingPointError, match="non-finite training loss"):
+        classifier.training_step(batch, 0)
