@@ -100,3 +100,9 @@ def test_wandb_offline_run_files_land_in_the_run_directory(tmp_path, data_root):
     runs = list(wandb_dir.glob("offline-run-*"))
     assert runs, f"no offline W&B run under {wandb_dir}"
     assert (tmp_path / "outputs" / "default" / result.run_id / "csv" / "metrics.csv").exists()
+    # A sampled per-example predictions table for error analysis (16 test sentences: all of them).
+    tables = list(runs[0].rglob("predictions_*.table.json"))
+    assert tables, "no per-example predictions table in the W&B run"
+    table = json.loads(tables[0].read_text())
+    assert table["columns"] == ["sentence", "words", "gold", "predicted", "exact"]
+    assert len(table["data"]) == 16

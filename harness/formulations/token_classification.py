@@ -9,12 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import random
+
 import lightning as L
 import torch
 from torch import nn
 
 from harness.formulations.optim import adamw_with_warmup
 from harness.tasks.encoding import word_tags_from_token_predictions
+
+
+PREDICTION_SAMPLE_SIZE = 100
 
 
 def rng_state() -> dict[str, Any]:
@@ -48,6 +53,7 @@ class TokenClassifier(L.LightningModule):
         weight_decay: float = 0.0,
         warmup_ratio: float = 0.1,
         dropout: float = 0.1,
+        sentence_words: dict[str, dict[int, list[str]]] | None = None,
     ) -> None:
         super().__init__()
         self.backbone = backbone
@@ -57,6 +63,7 @@ class TokenClassifier(L.LightningModule):
         self.metric = metric
         self.metric_name = metric_name
         self.references = references  # split -> gold word tags per sentence
+        self.sentence_words = sentence_words or {}  # split -> words per sentence (for the W&B table)
         self.lr, self.weight_decay, self.warmup_ratio = lr, weight_decay, warmup_ratio
         self._predictions: dict[int, list[str]] = {}
         self.scores: dict[str, dict[str, Any]] = {}  # latest full metric output per split
@@ -133,6 +140,26 @@ class TokenClassifier(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         if self._predictions:
             self._score("test")
+            self._log_prediction_sample("test")
+
+    def _log_prediction_sample(self, split: str, size: int = PREDICTION_SAMPLE_SIZE) -> None:
+        """A fixed random sample of sentences with gold and predicted tags, as a W&B table, for
+        error analysis. Only W&B shows tables; other loggers are left alone."""
+        from lightning.pytorch.loggers import WandbLogger
+
+        loggers = [logger for logger in self.loggers if isinstance(logger, WandbLogger)]
+        if not loggers:
+            return
+        indices = sorted(self._predictions)
+        sample = sorted(random.Random(0).sample(indices, min(size, len(indices))))
+        gold = self.references[split]
+        rows = []
+        for i in sample:
+            words = self.sentence_words.get(split, {}).get(i, [])
+            predicted = self._predictions[i]
+            rows.append([i, " ".join(words), " ".join(gold[i]), " ".join(predicted), list(gold[i]) == predicted])
+        for logger in loggers:
+            logger.log_table(f"{split}/predictions", columns=["sentence", "words", "gold", "predicted", "exact"], data=rows)
 
     def configure_optimizers(self):
         return adamw_with_warmup(
@@ -194,6 +221,7 @@ def build_token_classification(task, task_data, backbone, method, trainer_cfg, s
         metric=metric_for(task.metric),
         metric_name=task.metric,
         references={"dev": [list(s.tags) for s in task_data.dev], "test": [list(s.tags) for s in task_data.test]},
+        sentence_words={"test": {i: list(s.words) for i, s in enumerate(task_data.test)}},
         lr=method.lr,
         weight_decay=trainer_cfg.weight_decay,
         warmup_ratio=trainer_cfg.warmup_ratio,
