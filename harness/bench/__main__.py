@@ -1,12 +1,12 @@
-"""`python -m harness.bench overhead|padding [options]`; `--help` on each for its options."""
+"""`python -m harness.bench overhead|padding|bidir [options]`; `--help` on each for its options."""
 
 from __future__ import annotations
 
 import sys
 
-from harness.bench import overhead, padding
+from harness.bench import bidir, overhead, padding
 
-BENCHMARKS = {"overhead": overhead.main, "padding": padding.main}
+BENCHMARKS = {"overhead": overhead.main, "padding": padding.main, "bidir": bidir.main}
 
 
 def main(argv: list[str] | None = None) -> int:
