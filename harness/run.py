@@ -9,7 +9,6 @@ import time
 import traceback
 from pathlib import Path
 
-import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
@@ -17,7 +16,13 @@ from omegaconf import DictConfig, OmegaConf
 from harness.config import LoggerConfig, PathsConfig, TrainerConfig, checked_dataclass, instantiate_group
 from harness.formulations.cost import PeakMemory, ThroughputMeter
 from harness.formulations.registry import builder_for, default_formulation
-from harness.formulations.trainer import build_loggers, build_trainer, close_loggers, resume_checkpoint
+from harness.formulations.trainer import (
+    build_loggers,
+    build_trainer,
+    close_loggers,
+    resume_checkpoint,
+    seed_everything,
+)
 from harness.methods.trainable import count_parameters
 from harness.models.backbone import default_cache_dir, load_backbone, model_info
 from harness.results.provenance import machine, package_versions
@@ -81,7 +86,7 @@ def _train_and_evaluate(cfg: DictConfig, record: RunResult, paths: PathsConfig, 
     method.check(model_info(model_spec, cache_dir), formulation)  # impossible values fail before weights load
     task_data = task.load(Path(paths.data_dir) if paths.data_dir else None)
     record.data_hash = task_data.data_hash
-    L.seed_everything(record.seed, workers=True, verbose=False)
+    seed_everything(record.seed)
     backbone = load_backbone(model_spec, cache_dir, with_lm_head=formulation == "generative")
 
     for stage in method.stages:  # most methods: one stage; LoFiT: select heads, then train offsets

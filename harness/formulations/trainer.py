@@ -12,6 +12,11 @@ from lightning.pytorch.loggers import CSVLogger, WandbLogger
 from harness.config import LoggerConfig, TrainerConfig
 
 
+def seed_everything(seed: int) -> None:
+    """Python, numpy and torch RNGs (and dataloader workers) from the run's seed."""
+    L.seed_everything(seed, workers=True, verbose=False)
+
+
 def build_loggers(
     cfg: LoggerConfig, work_dir: Path, name: str, group: str, tags: list[str], config: dict[str, Any]
 ) -> list:
