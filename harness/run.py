@@ -13,7 +13,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from harness.config import LoggerConfig, PathsConfig, TrainerConfig, checked_dataclass, instantiate_group
+from harness.config import ConfigError, LoggerConfig, PathsConfig, TrainerConfig, checked_dataclass, instantiate_group
 from harness.formulations.cost import PeakMemory, ThroughputMeter
 from harness.formulations.registry import builder_for, default_formulation
 from harness.formulations.trainer import (
@@ -81,6 +81,7 @@ def _train_and_evaluate(cfg: DictConfig, record: RunResult, paths: PathsConfig, 
     logger_cfg = checked_dataclass(LoggerConfig, cfg.get("logger"), "logger")
     cache_dir = Path(paths.cache_dir) if paths.cache_dir else default_cache_dir()
     formulation = cfg.get("formulation") or default_formulation(task.kind)
+    evaluate_test = _flag(cfg, "evaluate_test", default=True)
     record.primary_metric = task.metric
 
     method.check(model_info(model_spec, cache_dir), formulation)  # impossible values fail before weights load
@@ -108,10 +109,13 @@ def _train_and_evaluate(cfg: DictConfig, record: RunResult, paths: PathsConfig, 
             best = None if trainer_cfg.fast_dev_run else "best"
             if not module.best_dev_scores:  # no dev evaluation happened inside fit
                 trainer.validate(module, datamodule=data, ckpt_path=best, verbose=False)
-            trainer.test(module, datamodule=data, ckpt_path=best, verbose=False)  # test once, selected weights
+            if evaluate_test:
+                trainer.test(module, datamodule=data, ckpt_path=best, verbose=False)  # once, selected weights
 
     dev = module.best_dev_scores or module.scores["dev"]
-    record.metrics = {"dev": _plain(dev), "test": _plain(module.scores["test"])}
+    record.metrics = {"dev": _plain(dev)}
+    if evaluate_test:
+        record.metrics["test"] = _plain(module.scores["test"])
     trainable, total = count_parameters(module)
     record.cost.trainable_params, record.cost.total_params = trainable, total
     record.cost.peak_memory_bytes, record.cost.peak_memory_kind = memory.peak_bytes, memory.kind
@@ -120,6 +124,13 @@ def _train_and_evaluate(cfg: DictConfig, record: RunResult, paths: PathsConfig, 
     record.cost.train_tokens_per_second = meter.train_tokens_per_second
     record.cost.eval_tokens_per_second = meter.eval_tokens_per_second
     close_loggers(loggers)
+
+
+def _flag(cfg: DictConfig, key: str, default: bool) -> bool:
+    value = cfg.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    return value
 
 
 def _plain(scores: dict) -> dict:

@@ -106,3 +106,17 @@ def test_wandb_offline_run_files_land_in_the_run_directory(tmp_path, data_root):
     table = json.loads(tables[0].read_text())
     assert table["columns"] == ["sentence", "words", "gold", "predicted", "exact"]
     assert len(table["data"]) == 16
+
+
+def test_search_trial_scores_dev_and_never_reads_test(tmp_path, data_root):
+    result = _run(tmp_path, extra=["evaluate_test=false"])
+    assert result.status == "completed", result.error
+    assert set(result.metrics) == {"dev"} and 0.0 <= result.metrics["dev"]["span_f1"] <= 1.0
+    rerun = _run(tmp_path, extra=["evaluate_test=true"])  # the selected trial, once with test
+    assert rerun.run_id != result.run_id and set(rerun.metrics) == {"dev", "test"}
+    assert rerun.metrics["dev"]["span_f1"] == result.metrics["dev"]["span_f1"]
+
+
+def test_evaluate_test_must_be_a_boolean(tmp_path, data_root):
+    result = _run(tmp_path, extra=["evaluate_test=maybe"])
+    assert result.status == "failed" and "evaluate_test" in result.error["message"]

@@ -6,8 +6,17 @@ group, runs that differ in anything else (a learning rate, a LoRA rank) are sepa
 the keys that tell them apart become the group's `variant` label.
 
 Per group: n seeds, mean, sample std (ddof=1), and a 95% percentile bootstrap interval of the mean
-over seeds. Against a reference method: the runs are paired by seed on the same task and model, and
-a paired t-test (scipy.stats.ttest_rel) gives the p-value when there are at least two pairs.
+over seeds. Model selection happens on dev only: among the variants of one method on one task and
+model (LoRA ranks, bidirectional layer patterns, learning rates of a search), the one with the best
+dev mean is `selected`, and methods are compared by the test score of their selected variants (the
+best entry is the best selected one), so a variant's lucky test score never picks the winner.
+A leaderboard holds one task, metric and evaluation set: runs scored on different dev/test
+subsets (`task.max_eval_sentences`, another data folder) are never ranked or paired together;
+the training budget (`task.max_train_sentences`) is part of what is compared, so it does not split.
+Against a reference method: the runs are paired by seed (same training-data order) with the
+reference's selected variant on the same model, or, for a model the reference never ran on (an
+encoder baseline), on the one model it ran on; a paired t-test (scipy.stats.ttest_rel) gives the
+p-value when there are at least two pairs.
 """
 
 from __future__ import annotations
@@ -25,7 +34,11 @@ from harness.results.collect import primary_score
 from harness.results.record import RunResult
 
 # Config keys (at any depth) that identify a run but do not change the experiment.
-RUN_ONLY_KEYS = frozenset({"seed", "paths", "logger", "hydra", "run_id", "sweep", "output_dir", "wandb"})
+# `evaluate_test` too: a search trial (dev only) and the rerun of the selected configuration with
+# test are one configuration, and the rerun's record (the one with a test score) stands for both.
+RUN_ONLY_KEYS = frozenset(
+    {"seed", "paths", "logger", "hydra", "run_id", "sweep", "output_dir", "wandb", "evaluate_test"}
+)
 
 
 @dataclass
@@ -49,6 +62,7 @@ class PairedComparison:
     t_statistic: float  # nan with fewer than two pairs or zero variance of the differences
     p_value: float
     note: str = ""  # why the test is n/a, when it is
+    reference_model: str = ""  # set when the reference ran on another model (no reference on this one)
 
 
 @dataclass
@@ -70,7 +84,8 @@ class Group:
     variant: str = ""
     comparison: PairedComparison | None = None
     is_reference: bool = False
-    best: bool = False
+    selected: bool = False  # the best dev mean among this method's variants on this task and model
+    best: bool = False  # the best test mean among the selected groups of the leaderboard
 
     @property
     def label(self) -> str:
@@ -82,17 +97,23 @@ class Group:
 
     @property
     def test_scores(self) -> dict[int, float]:
-        return {run.seed: primary_score(run, "test") for run in self.runs}
+        scores = {run.seed: primary_score(run, "test") for run in self.runs}
+        return {seed: score for seed, score in scores.items() if score is not None}
 
 
 @dataclass
 class Leaderboard:
-    """All groups of one task and metric, best test mean first."""
+    """All groups of one task, metric and evaluation set, best test mean first."""
 
     task: str
     metric: str
     groups: list[Group]
     reference: str | None = None
+    eval_set: str = ""  # what sets this board's dev/test data apart from the task's other boards
+
+    @property
+    def title(self) -> str:
+        return f"{self.task} — {self.metric}" + (f" — {self.eval_set}" if self.eval_set else "")
 
 
 @dataclass
@@ -157,20 +178,42 @@ def flatten(config: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def experiment_config(result: RunResult) -> dict[str, Any]:
-    """The flattened config without run-only keys: what makes runs of one method differ."""
+    """The flattened config without run-only keys: what makes runs of one method differ.
+
+    Keys set to None are left out, so a record written before an optional key existed (the key is
+    absent) and one written after it with the key off (None) are the same configuration."""
     return {
         key: value
         for key, value in flatten(result.config).items()
-        if not any(part in RUN_ONLY_KEYS for part in key.split("."))
+        if value is not None and not any(part in RUN_ONLY_KEYS for part in key.split("."))
     }
 
 
 def variant_id(result: RunResult) -> str:
-    canonical = json.dumps(experiment_config(result), sort_keys=True, default=str)
+    return _config_hash(experiment_config(result))
+
+
+def _config_hash(config: dict[str, Any]) -> str:
+    canonical = json.dumps(config, sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()[:8]
 
 
-def variant_labels(configs: dict[str, dict[str, Any]]) -> dict[str, str]:
+TRAINING_ONLY_TASK_KEYS = frozenset({"max_train_sentences"})  # a budget: compared, not a different test
+
+
+def evaluation_config(result: RunResult) -> dict[str, Any]:
+    """The task config that decides which dev/test examples are scored (everything but training keys;
+    None, e.g. no subset limit, is left out as in `experiment_config`)."""
+    task = result.config.get("task")
+    if not isinstance(task, dict):
+        return {}
+    return {
+        key: value for key, value in flatten(task).items()
+        if value is not None and key.split(".")[0] not in TRAINING_ONLY_TASK_KEYS
+    }
+
+
+def variant_labels(configs: dict[str, dict[str, Any]], unset: str = "(unset)") -> dict[str, str]:
     """For configs of one method: a short "key=value, ..." label of only the keys that differ."""
     if len(configs) < 2:
         return {vid: "" for vid in configs}
@@ -180,7 +223,7 @@ def variant_labels(configs: dict[str, dict[str, Any]]) -> dict[str, str]:
     last = [k.rsplit(".", 1)[-1] for k in differing]
     short = {k: (s if last.count(s) == 1 else k) for k, s in zip(differing, last)}
     return {
-        vid: ", ".join(f"{short[k]}={config[k] if k in config else '(unset)'}" for k in differing)
+        vid: ", ".join(f"{short[k]}={config[k] if k in config else unset}" for k in differing)
         for vid, config in configs.items()
     }
 
@@ -207,7 +250,8 @@ def make_group(key: tuple, runs: list[RunResult], statistics: Statistics) -> Gro
 def _one_run_per_seed(runs: list[RunResult], notes: list[str]) -> list[RunResult]:
     """Two records of one configuration and seed (their configs differ only in run-only keys) count once."""
     by_seed: dict[int, RunResult] = {}
-    for run in sorted(runs, key=lambda run: run.finished_at):
+    # A record with a test score beats one without (the rerun of a selected search trial), then the later one.
+    for run in sorted(runs, key=lambda run: (primary_score(run, "test") is not None, run.finished_at)):
         if run.seed in by_seed:
             notes.append(
                 f"{run.task}/{run.method}: seed {run.seed} recorded by runs {by_seed[run.seed].run_id} and "
@@ -217,9 +261,23 @@ def _one_run_per_seed(runs: list[RunResult], notes: list[str]) -> list[RunResult
     return list(by_seed.values())
 
 
-def _choose_reference(groups: list[Group]) -> Group:
-    """Among variants of the reference method, the one with the best dev mean (never chosen on test)."""
-    return max(groups, key=lambda g: (-math.inf if math.isnan(g.dev.mean) else g.dev.mean, g.test.n))
+def _or_minus_inf(value: float) -> float:
+    return -math.inf if math.isnan(value) else value
+
+
+def select_on_dev(groups: list[Group]) -> Group:
+    """Among variants of one method, the one with the best dev mean (never chosen on test); ties go to
+    the variant with more seeds, then to the first label in sort order."""
+    ranked = sorted(groups, key=lambda g: g.label)
+    return max(ranked, key=lambda g: (-math.inf if math.isnan(g.dev.mean) else g.dev.mean, g.test.n))
+
+
+def _mark_selected(board: list[Group]) -> None:
+    by_method: dict[tuple[str, str], list[Group]] = {}
+    for g in board:
+        by_method.setdefault((g.model, g.method), []).append(g)
+    for variants in by_method.values():
+        select_on_dev(variants).selected = True
 
 
 def build_leaderboards(
@@ -236,6 +294,13 @@ def build_leaderboards(
             experiment_config(result)
         )
     labels = {method_key: variant_labels(by_variant) for method_key, by_variant in configs.items()}
+    eval_sets: dict[str, str] = {}  # variant id -> evaluation-set id
+    eval_configs: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+    for result in results:
+        eval_config = evaluation_config(result)
+        eval_sets[variant_id(result)] = _config_hash(eval_config)
+        eval_configs.setdefault((result.task, result.primary_metric), {})[_config_hash(eval_config)] = eval_config
+    eval_labels = {key: variant_labels(by_id, unset="all") for key, by_id in eval_configs.items()}
     groups = []
     for key, runs in sorted(buckets.items()):
         group = make_group(key, _one_run_per_seed(runs, notes), statistics)
@@ -243,30 +308,40 @@ def build_leaderboards(
         groups.append(group)
 
     leaderboards = []
-    for task, metric in sorted({(g.task, g.metric) for g in groups}):
-        board = [g for g in groups if (g.task, g.metric) == (task, metric)]
-        board.sort(key=lambda g: (-g.test.mean, g.method, g.model, g.variant))
-        top = max(g.test.mean for g in board)
+    board_keys = {(g.task, g.metric, eval_sets[g.variant_id]) for g in groups}
+    for task, metric, eval_id in sorted(board_keys, key=lambda k: (k[0], k[1], eval_labels[k[:2]][k[2]])):
+        board = [g for g in groups if (g.task, g.metric, eval_sets[g.variant_id]) == (task, metric, eval_id)]
+        # Best test mean first; groups without a test score (search trials) last, best dev first.
+        board.sort(key=lambda g: (math.isnan(g.test.mean), -_or_minus_inf(g.test.mean), -_or_minus_inf(g.dev.mean),
+                                  g.method, g.model, g.variant))
+        _mark_selected(board)
+        tested = [g.test.mean for g in board if g.selected and not math.isnan(g.test.mean)]
+        top = max(tested, default=math.nan)
         for g in board:
-            g.best = g.test.mean == top
+            g.best = g.selected and g.test.mean == top
         if reference is not None:
             _compare_with_reference(board, reference)
-        leaderboards.append(Leaderboard(task, metric, board, reference))
+        leaderboards.append(Leaderboard(task, metric, board, reference, eval_labels[(task, metric)][eval_id]))
     if reference is not None and not any(g.method == reference for g in groups):
         notes.append(f"reference method {reference!r} has no completed runs: no paired tests")
     return leaderboards, notes
 
 
 def _compare_with_reference(board: list[Group], reference: str) -> None:
+    """Pair each group with the reference method's selected variant on the same model; a model without
+    reference runs (an encoder baseline) is paired with the reference on the one model that has it."""
+    references = {g.model: g for g in board if g.method == reference and g.selected}
     for model in sorted({g.model for g in board}):
         on_model = [g for g in board if g.model == model]
-        candidates = [g for g in on_model if g.method == reference]
-        if not candidates:
+        chosen = references.get(model) or (next(iter(references.values())) if len(references) == 1 else None)
+        if chosen is None:
+            note = "no reference runs" if not references else "no reference runs on this model"
             for g in on_model:
-                g.comparison = PairedComparison(reference, 0, math.nan, math.nan, math.nan, "no reference runs")
+                g.comparison = PairedComparison(reference, 0, math.nan, math.nan, math.nan, note)
             continue
-        chosen = _choose_reference(candidates)
         chosen.is_reference = True
         for g in on_model:
             if g is not chosen:
                 g.comparison = paired_test(g.test_scores, chosen.test_scores, chosen.label)
+                if chosen.model != model:
+                    g.comparison.reference_model = chosen.model

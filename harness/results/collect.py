@@ -4,7 +4,9 @@ A run folder is one that holds a ``result.json``, one whose name is a run id (16
 `record.run_id_for`), or a sibling of a run folder inside the same sweep folder. A folder without a
 readable record is *incomplete* (interrupted while writing, or its record is corrupt); a record with
 status "failed" is *failed*; a completed record without a test score for its primary metric is
-listed as incomplete too. Only completed, scored records ever reach the statistics.
+listed as incomplete too, unless it is a search trial (`evaluate_test: false`, scored on dev only),
+which counts as completed: model selection uses it, test statistics do not. Only completed, scored
+records ever reach the statistics.
 """
 
 from __future__ import annotations
@@ -61,6 +63,11 @@ def primary_score(result: RunResult, split: str) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return float(value)
+
+
+def is_search_trial(result: RunResult) -> bool:
+    """A run told not to read the test set (a hyperparameter-search trial) that has its dev score."""
+    return result.config.get("evaluate_test") is False and primary_score(result, "dev") is not None
 
 
 def _first_line(text: str) -> str:
@@ -134,7 +141,7 @@ def collect(root: str | Path, exclude: list[str | Path] = ()) -> Collection:
             collection.unfinished.append(
                 UnfinishedRun(folder, "incomplete", f"unknown status {result.status!r}", **described)
             )
-        elif primary_score(result, "test") is None:
+        elif primary_score(result, "test") is None and not is_search_trial(result):
             reason = f"completed, but no test score for primary metric {result.primary_metric!r}"
             collection.unfinished.append(UnfinishedRun(folder, "incomplete", reason, **described))
         elif result.run_id in by_run_id:

@@ -58,7 +58,7 @@ def render_page(
     for board in leaderboards:
         headers, rows = leaderboard_table(board, escape=html.escape, bold=lambda s: f"<strong>{s}</strong>")
         classes = ["best" if g.best else ("reference" if g.is_reference else "") for g in board.groups]
-        parts.append(f"<h2>{html.escape(board.task)} — {html.escape(board.metric)}</h2>")
+        parts.append(f"<h2>{html.escape(board.title)}</h2>")
         parts.append(_table(headers, rows, classes))
         parts.append(f'<p class="note">{html.escape(statistics_note(statistics, board.reference))}</p>')
         plots = [out / slugs[id(board)] / f"pareto_{axis.name}.svg" for axis in COST_AXES]

@@ -58,11 +58,14 @@ def slug(text: str) -> str:
 
 
 def board_slugs(leaderboards: list[Leaderboard]) -> dict[int, str]:
-    """A file-name-safe name per leaderboard: the task, plus the metric when a task has several."""
-    tasks = [b.task for b in leaderboards]
-    return {
-        id(b): slug(b.task if tasks.count(b.task) == 1 else f"{b.task}-{b.metric}") for b in leaderboards
-    }
+    """A file-name-safe name per leaderboard: the task, plus the metric when a task has several, plus
+    the evaluation set when a task has several."""
+    metrics = {(b.task, b.metric) for b in leaderboards}
+    names = {}
+    for b in leaderboards:
+        name = b.task if sum(task == b.task for task, _ in metrics) == 1 else f"{b.task}-{b.metric}"
+        names[id(b)] = slug(name + (f"-{b.eval_set}" if b.eval_set else ""))
+    return names
 
 
 def comparison_cell(group: Group) -> str:
@@ -74,6 +77,8 @@ def comparison_cell(group: Group) -> str:
     if c.n_pairs == 0:
         return f"n/a ({c.note})"
     pairs = f"{c.n_pairs} pair" + ("s" if c.n_pairs > 1 else "")
+    if c.reference_model:
+        pairs += f", vs {c.reference_model}"
     p = fmt_p(c.p_value)
     return f"{c.delta:+.4f} (p{p if p.startswith('<') else '=' + p}, {pairs})"
 
@@ -89,7 +94,7 @@ def leaderboard_table(
     show_variant = any(g.variant for g in board.groups)
     memory_kinds = {g.memory_kind for g in board.groups}
     memory_header = "peak memory" + (f" ({memory_kinds.pop()})" if len(memory_kinds) == 1 else "")
-    headers = ["best", "method"] + (["variant"] if show_variant else []) + [
+    headers = ["best", "method"] + (["variant", "selected on dev"] if show_variant else []) + [
         "model", "n", f"dev {board.metric}", f"test {board.metric}", "95% CI",
     ]
     if board.reference is not None:
@@ -100,8 +105,9 @@ def leaderboard_table(
         test = escape(fmt_score(g.test.mean)) + (pm + escape(fmt_score(g.test.std)) if g.test.n > 1 else "")
         ci = "" if math.isnan(g.test.ci_low) else f"[{fmt_score(g.test.ci_low)}, {fmt_score(g.test.ci_high)}]"
         memory = fmt_bytes(g.peak_memory_bytes) + (f" ({g.memory_kind})" if len(memory_kinds) > 1 else "")
-        row = [star if g.best else "", escape(g.method)] + ([escape(g.variant)] if show_variant else []) + [
-            escape(g.model), str(g.test.n), escape(fmt_score(g.dev.mean)), bold(test) if g.best else test, escape(ci),
+        variant = [escape(g.variant), "yes" if g.selected else ""] if show_variant else []
+        row = [star if g.best else "", escape(g.method)] + variant + [
+            escape(g.model), str(len(g.runs)), escape(fmt_score(g.dev.mean)), bold(test) if g.best else test, escape(ci),
         ]
         if board.reference is not None:
             row.append(escape(comparison_cell(g)))
@@ -125,12 +131,14 @@ def statistics_note(statistics: Statistics, reference: str | None) -> str:
     note = (
         f"test = mean ± sample std (ddof=1) over seeds; {statistics.confidence:.0%} CI = percentile bootstrap of "
         f"the mean over seeds ({statistics.resamples:,} resamples, RNG seed {statistics.rng_seed}; "
-        f"blank for one seed); ★ = best test mean."
+        f"blank for one seed); a method's variants (configs differing in more than the seed) are chosen "
+        f"between on dev mean only (selected on dev); ★ = best test mean among the selected variants."
     )
     if reference is not None:
         note += (
-            f" Δ = mean paired difference to {reference} over shared seeds on the same model (its variant with the "
-            f"best dev mean), p from a paired t-test; n/a with fewer than two pairs."
+            f" Δ = mean paired difference to {reference} (its variant selected on dev) over shared seeds on the same "
+            f"model, or on the one model {reference} ran on when named; p from a paired t-test; n/a with fewer "
+            f"than two pairs."
         )
     return note
 
@@ -150,7 +158,7 @@ def markdown_grid(headers: list[str], rows: list[list[str]]) -> str:
 
 def leaderboard_markdown(board: Leaderboard, statistics: Statistics) -> str:
     headers, rows = leaderboard_table(board, escape=_md_escape, bold=lambda s: f"**{s}**")
-    title = f"## {board.task} — {board.metric}\n\n"
+    title = f"## {board.title}\n\n"
     return title + markdown_grid(headers, rows) + "\n\n" + statistics_note(statistics, board.reference) + "\n"
 
 
@@ -164,9 +172,9 @@ def failed_markdown(runs: list[UnfinishedRun]) -> str:
 # CSV --------------------------------------------------------------------------------------------
 
 CSV_FIELDS = [
-    "task", "metric", "method", "variant", "variant_id", "model", "n_seeds", "seeds",
-    "dev_mean", "dev_std", "test_mean", "test_std", "ci_low", "ci_high", "best",
-    "reference", "is_reference", "n_pairs", "delta", "t_statistic", "p_value",
+    "task", "metric", "eval_set", "method", "variant", "variant_id", "model", "n_seeds", "seeds",
+    "dev_mean", "dev_std", "test_mean", "test_std", "ci_low", "ci_high", "selected", "best",
+    "reference", "is_reference", "reference_model", "n_pairs", "delta", "t_statistic", "p_value",
     "trainable_params", "peak_memory_bytes", "peak_memory_kind", "train_seconds",
 ]
 
@@ -179,12 +187,13 @@ def leaderboard_csv(leaderboards: list[Leaderboard]) -> str:
         for g in board.groups:
             c = g.comparison
             writer.writerow({
-                "task": g.task, "metric": g.metric, "method": g.method, "variant": g.variant,
+                "task": g.task, "metric": g.metric, "eval_set": board.eval_set, "method": g.method, "variant": g.variant,
                 "variant_id": g.variant_id, "model": g.model, "n_seeds": g.test.n,
                 "seeds": " ".join(str(s) for s in g.seeds),
                 "dev_mean": g.dev.mean, "dev_std": g.dev.std, "test_mean": g.test.mean, "test_std": g.test.std,
-                "ci_low": g.test.ci_low, "ci_high": g.test.ci_high, "best": g.best,
+                "ci_low": g.test.ci_low, "ci_high": g.test.ci_high, "selected": g.selected, "best": g.best,
                 "reference": board.reference or "", "is_reference": g.is_reference,
+                "reference_model": (c.reference_model or g.model) if c else "",
                 "n_pairs": c.n_pairs if c else "", "delta": c.delta if c else "",
                 "t_statistic": c.t_statistic if c else "", "p_value": c.p_value if c else "",
                 "trainable_params": g.trainable_params, "peak_memory_bytes": g.peak_memory_bytes,
@@ -230,9 +239,10 @@ def leaderboard_latex(board: Leaderboard, statistics: Statistics) -> str:
     lines += [" & ".join(row) + r" \\" for row in rows]
     lines += [
         r"\bottomrule", r"\end{tabular}",
-        rf"\caption{{{latex_escape(board.task)}, {latex_escape(board.metric)}. "
+        rf"\caption{{{latex_escape(board.title)}. "
         rf"{latex_escape(statistics_note(statistics, board.reference))}}}",
-        rf"\label{{tab:{slug(board.task)}-{slug(board.metric)}}}", r"\end{table}",
+        rf"\label{{tab:{slug(board.task)}-{slug(board.metric)}{'-' + slug(board.eval_set) if board.eval_set else ''}}}",
+        r"\end{table}",
     ]
     return "\n".join(lines) + "\n"
 

@@ -1,7 +1,8 @@
 """Pareto plots: test score against what it cost (trainable parameters, peak memory, train time).
 
 One point per group (mean over seeds, bar = bootstrap CI of the mean), and the Pareto frontier:
-the groups no other group beats on both axes (higher score at no higher cost). Costs span orders of
+the groups selected on dev that no other selected group beats on both axes (higher score at no
+higher cost); variants not selected on dev are drawn faint and stay off the frontier. Costs span orders of
 magnitude and can be zero (in-context learning trains nothing), so the x axis is symmetric-log:
 logarithmic above the smallest non-zero cost, linear below it.
 
@@ -58,7 +59,7 @@ def pareto_frontier(points: list[tuple[float, float]]) -> list[int]:
 
 
 def pareto_figure(board: Leaderboard, axis: CostAxis) -> Figure:
-    groups = board.groups
+    groups = [g for g in board.groups if not math.isnan(g.test.mean)]  # search trials have no test score
     xs = [axis.value(g) for g in groups]
     ys = [g.test.mean for g in groups]
     figure = Figure(figsize=(6.4, 4.4), layout="constrained")
@@ -69,10 +70,13 @@ def pareto_figure(board: Leaderboard, axis: CostAxis) -> Figure:
         color = colors(methods.index(g.method) % 10)
         if not math.isnan(g.test.ci_low):
             ax.errorbar(x, y, yerr=[[y - g.test.ci_low], [g.test.ci_high - y]], color=color, alpha=0.5, capsize=3)
-        ax.scatter([x], [y], color=color, s=40, zorder=3, edgecolors="black" if g.best else "none")
+        # Variants not selected on dev are drawn faint: they are shown, but they do not compete.
+        ax.scatter([x], [y], color=color, s=40, zorder=3, edgecolors="black" if g.best else "none",
+                   alpha=1.0 if g.selected else 0.35)
         label = g.label + (f" · {g.model}" if len({h.model for h in groups}) > 1 else "")
         ax.annotate(label, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=7)
-    frontier = pareto_frontier(list(zip(xs, ys)))
+    selected = [i for i, g in enumerate(groups) if g.selected]
+    frontier = [selected[i] for i in pareto_frontier([(xs[i], ys[i]) for i in selected])]
     if len(frontier) > 1:
         ax.step([xs[i] for i in frontier], [ys[i] for i in frontier], where="post",
                 color="gray", linestyle="--", linewidth=1, label="Pareto frontier", zorder=1)
@@ -85,7 +89,7 @@ def pareto_figure(board: Leaderboard, axis: CostAxis) -> Figure:
         label = label.replace(")", ", " + "/".join(sorted({g.memory_kind for g in groups})) + ")")
     ax.set_xlabel(label + (" (symlog)" if ax.get_xscale() == "symlog" else ""))
     ax.set_ylabel(f"test {board.metric}")
-    ax.set_title(f"{board.task}: {board.metric} vs {axis.label}", fontsize=10)
+    ax.set_title(f"{board.title}: vs {axis.label}", fontsize=10)
     ax.grid(True, alpha=0.3)
     return figure
 

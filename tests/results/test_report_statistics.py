@@ -137,3 +137,107 @@ def test_run_only_keys_do_not_split_groups_and_a_seed_counts_once(make_record):
     (group,) = board.groups
     assert group.test.n == 2 and group.test.mean == pytest.approx(0.90)  # the later record of each seed
     assert len(notes) == 2 and "only the later one counts" in notes[0]
+
+
+def test_each_method_is_represented_by_its_variant_selected_on_dev(make_record):
+    # bidir: pattern 1111 has the best test but the worse dev, so 0011 is selected and a lucky test
+    # score cannot make bidir the winner; lora's single variant is selected trivially.
+    records = [make_record("bidir", s, 0.95, 0.60, config={"pattern": "1111"}) for s in (1, 2)]
+    records += [make_record("bidir", s, 0.70, 0.66, config={"pattern": "0011"}) for s in (1, 2)]
+    records += [make_record("lora", s, 0.80, 0.65) for s in (1, 2)]
+    (board,), _ = build_leaderboards(records, reference="lora")
+    by_label = {g.label: g for g in board.groups}
+    assert by_label["bidir [pattern=0011]"].selected and not by_label["bidir [pattern=1111]"].selected
+    assert by_label["lora"].selected
+    assert [g.label for g in board.groups if g.best] == ["lora"]
+
+
+def test_selected_variant_is_reported_in_every_table(make_record):
+    from harness.results.leaderboard import leaderboard_csv, leaderboard_table
+
+    records = [make_record("bidir", s, 0.95, 0.60, config={"pattern": "1111"}) for s in (1, 2)]
+    records += [make_record("bidir", s, 0.70, 0.66, config={"pattern": "0011"}) for s in (1, 2)]
+    (board,), _ = build_leaderboards(records)
+    headers, rows = leaderboard_table(board)
+    column = headers.index("selected on dev")
+    variant = headers.index("variant")
+    assert {row[variant]: row[column] for row in rows} == {"pattern=0011": "yes", "pattern=1111": ""}
+    csv_rows = leaderboard_csv([board]).splitlines()
+    header = csv_rows[0].split(",")
+    selected = {line.split(",")[header.index("variant")]: line.split(",")[header.index("selected")]
+                for line in csv_rows[1:]}
+    assert selected == {"pattern=0011": "True", "pattern=1111": "False"}
+
+
+def test_search_trials_select_on_dev_and_the_rerun_brings_the_test_score(make_record):
+    # Two Optuna trials scored on dev only; the better one (lr=1e-3) is rerun once with the test set.
+    trials = [make_record("lora", 1, None, dev, config={"lr": lr}) for lr, dev in ((1e-4, 0.60), (1e-3, 0.70))]
+    for trial in trials:
+        trial.config["evaluate_test"] = False
+        trial.finished_at = "2025-01-02T00:00:00+00:00"
+    rerun = make_record("lora", 1, 0.75, 0.70, config={"lr": 1e-3}, finished_at="2025-01-01T00:00:00+00:00")
+    rerun.config["evaluate_test"] = True
+    (board,), notes = build_leaderboards([*trials, rerun])
+    by_variant = {g.variant: g for g in board.groups}
+    assert set(by_variant) == {"lr=0.0001", "lr=0.001"}  # evaluate_test does not split a configuration
+    chosen = by_variant["lr=0.001"]
+    assert chosen.selected and chosen.best and chosen.test.mean == pytest.approx(0.75)
+    assert math.isnan(by_variant["lr=0.0001"].test.mean) and not by_variant["lr=0.0001"].best
+    assert board.groups[0] is chosen  # tested groups first, trials without a test score after
+    assert "only the later one counts" in notes[0]  # the record with the test score counts, though older
+
+
+def test_search_trial_records_are_completed_not_incomplete(tmp_path, make_record, write_record):
+    trial = make_record("lora", 1, None, 0.6, config={"lr": 1e-4})
+    trial.config["evaluate_test"] = False
+    untested = make_record("lora", 2, None, 0.6, config={"lr": 1e-4})  # test expected but missing
+    for record in (trial, untested):
+        write_record(tmp_path, record)
+    collection = collect(tmp_path)
+    assert [r.run_id for r in collection.completed] == [trial.run_id]
+    assert [r.run_id for r in collection.incomplete] == [untested.run_id]
+
+
+def test_runs_scored_on_different_evaluation_sets_are_never_ranked_together(make_record):
+    # The same method on the full test set and on a 1,000-sentence subset: two leaderboards, no pairing
+    # across them. A different training budget is compared within one board.
+    def record(method, seed, test, eval_sentences, train_sentences=2000):
+        r = make_record(method, seed, test, 0.5)
+        r.config["task"] = {"name": "conll2003", "max_eval_sentences": eval_sentences,
+                            "max_train_sentences": train_sentences}
+        return r
+
+    records = [record("lora", s, 0.80, None) for s in (1, 2)] + [record("full", s, 0.85, None, 1000) for s in (1, 2)]
+    records += [record("bidir", s, 0.90, 1000) for s in (1, 2)]
+    boards = {b.eval_set: b for b in build_leaderboards(records, reference="lora")[0]}
+    assert set(boards) == {"max_eval_sentences=all", "max_eval_sentences=1000"}
+    full_set, subset = boards["max_eval_sentences=all"], boards["max_eval_sentences=1000"]
+    assert {g.method for g in full_set.groups} == {"lora", "full"}
+    assert [g.method for g in subset.groups] == ["bidir"]
+    (bidir,) = subset.groups
+    assert bidir.best and bidir.comparison.n_pairs == 0  # no lora on this evaluation set to pair with
+    assert "conll2003 — span_f1 — max_eval_sentences=1000" == subset.title
+
+
+def test_a_key_added_later_with_value_none_does_not_split_a_configuration(make_record):
+    old = make_record("lora", 1, 0.80, 0.7, config={"r": 8})  # written before the key existed
+    new = make_record("lora", 2, 0.82, 0.7, config={"r": 8, "checkpoint_every_n_steps": None})
+    on = make_record("lora", 3, 0.84, 0.7, config={"r": 8, "checkpoint_every_n_steps": 50})
+    (board,), _ = build_leaderboards([old, new, on])
+    assert sorted((g.variant, g.test.n) for g in board.groups) == [
+        ("checkpoint_every_n_steps=(unset)", 2), ("checkpoint_every_n_steps=50", 1),
+    ]
+
+
+def test_a_model_without_reference_runs_is_paired_with_the_reference_on_the_other_model(make_record):
+    records = [make_record("lora", s, LORA_TEST[s], 0.7, model="smollm2") for s in (1, 2, 3)]
+    records += [make_record("full", s, IA3_TEST[s], 0.7, model="minilm") for s in (1, 2, 3)]
+    (board,), _ = build_leaderboards(records, reference="lora")
+    (encoder,) = [g for g in board.groups if g.model == "minilm"]
+    assert encoder.comparison.reference_model == "smollm2" and encoder.comparison.n_pairs == 3
+    assert encoder.comparison.delta == pytest.approx(-0.03)  # ia3 - lora differences by hand: -0.02, -0.04, -0.03
+    # With the reference on two models, a third model has no single reference to pair with.
+    records += [make_record("lora", s, 0.5, 0.7, model="qwen") for s in (1, 2)]
+    (board,), _ = build_leaderboards(records, reference="lora")
+    (encoder,) = [g for g in board.groups if g.model == "minilm"]
+    assert encoder.comparison.n_pairs == 0 and encoder.comparison.note == "no reference runs on this model"
