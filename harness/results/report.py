@@ -72,7 +72,8 @@ def write_report(results_dir: Path, out: Path, reference: str | None, statistics
         for board in leaderboards:
             written += write_pareto_plots(board, out / slugs[id(board)])
     line = progress_line(progress(collection, expected))
-    meta = f"{collection.root} — {line}" + (f" — reference: {reference}" if reference else "")
+    # The folder as given, not resolved: a committed page names no machine's paths.
+    meta = f"{results_dir} — {line}" + (f" — reference: {reference}" if reference else "")
     written.append(write_page(out / "report.html", leaderboards, collection.unfinished, notes, statistics, out,
                               title=f"Benchmark report: {collection.root.name}", meta=meta))
     return written, line
