@@ -1,7 +1,7 @@
 """From completed records to leaderboards: groups over seeds, their statistics, and paired tests.
 
 A group is one task, metric, model and method, plus the rest of the resolved config with every
-run-only key removed (the seed, paths, logger, ...): runs that differ only in their seed are one
+run-only key removed (the seed, paths, logger, ...; see `configurations`): runs that differ only in their seed are one
 group, runs that differ in anything else (a learning rate, a LoRA rank) are separate groups, and
 the keys that tell them apart become the group's `variant` label.
 
@@ -21,8 +21,6 @@ p-value when there are at least two pairs.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -31,14 +29,14 @@ import numpy as np
 from scipy import stats
 
 from harness.results.collect import primary_score
-from harness.results.record import RunResult
-
-# Config keys (at any depth) that identify a run but do not change the experiment.
-# `evaluate_test` too: a search trial (dev only) and the rerun of the selected configuration with
-# test are one configuration, and the rerun's record (the one with a test score) stands for both.
-RUN_ONLY_KEYS = frozenset(
-    {"seed", "paths", "logger", "hydra", "run_id", "sweep", "output_dir", "wandb", "evaluate_test"}
+from harness.results.configurations import (
+    config_hash,
+    evaluation_config,
+    experiment_config,
+    variant_id,
+    variant_labels,
 )
+from harness.results.record import RunResult
 
 
 @dataclass
@@ -166,68 +164,6 @@ def paired_test(scores: dict[int, float], reference: dict[int, float], reference
     return PairedComparison(reference_label, len(seeds), delta, float(result.statistic), float(result.pvalue))
 
 
-def flatten(config: Any, prefix: str = "") -> dict[str, Any]:
-    """{"a": {"b": 1}} -> {"a.b": 1}; lists stay values."""
-    if not isinstance(config, dict):
-        return {prefix: config} if prefix else {}
-    flat: dict[str, Any] = {}
-    for key, value in config.items():
-        path = f"{prefix}.{key}" if prefix else str(key)
-        flat.update(flatten(value, path) if isinstance(value, dict) else {path: value})
-    return flat
-
-
-def experiment_config(result: RunResult) -> dict[str, Any]:
-    """The flattened config without run-only keys: what makes runs of one method differ.
-
-    Keys set to None are left out, so a record written before an optional key existed (the key is
-    absent) and one written after it with the key off (None) are the same configuration."""
-    return {
-        key: value
-        for key, value in flatten(result.config).items()
-        if value is not None and not any(part in RUN_ONLY_KEYS for part in key.split("."))
-    }
-
-
-def variant_id(result: RunResult) -> str:
-    return _config_hash(experiment_config(result))
-
-
-def _config_hash(config: dict[str, Any]) -> str:
-    canonical = json.dumps(config, sort_keys=True, default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:8]
-
-
-TRAINING_ONLY_TASK_KEYS = frozenset({"max_train_sentences"})  # a budget: compared, not a different test
-
-
-def evaluation_config(result: RunResult) -> dict[str, Any]:
-    """The task config that decides which dev/test examples are scored (everything but training keys;
-    None, e.g. no subset limit, is left out as in `experiment_config`)."""
-    task = result.config.get("task")
-    if not isinstance(task, dict):
-        return {}
-    return {
-        key: value for key, value in flatten(task).items()
-        if value is not None and key.split(".")[0] not in TRAINING_ONLY_TASK_KEYS
-    }
-
-
-def variant_labels(configs: dict[str, dict[str, Any]], unset: str = "(unset)") -> dict[str, str]:
-    """For configs of one method: a short "key=value, ..." label of only the keys that differ."""
-    if len(configs) < 2:
-        return {vid: "" for vid in configs}
-    keys = sorted(set().union(*configs.values()))
-    missing = object()
-    differing = [k for k in keys if len({json.dumps(c.get(k, missing), default=str) for c in configs.values()}) > 1]
-    last = [k.rsplit(".", 1)[-1] for k in differing]
-    short = {k: (s if last.count(s) == 1 else k) for k, s in zip(differing, last)}
-    return {
-        vid: ", ".join(f"{short[k]}={config[k] if k in config else unset}" for k in differing)
-        for vid, config in configs.items()
-    }
-
-
 def _mean(values: list[float]) -> float:
     return float(np.mean(values)) if values else math.nan
 
@@ -298,8 +234,8 @@ def build_leaderboards(
     eval_configs: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
     for result in results:
         eval_config = evaluation_config(result)
-        eval_sets[variant_id(result)] = _config_hash(eval_config)
-        eval_configs.setdefault((result.task, result.primary_metric), {})[_config_hash(eval_config)] = eval_config
+        eval_sets[variant_id(result)] = config_hash(eval_config)
+        eval_configs.setdefault((result.task, result.primary_metric), {})[config_hash(eval_config)] = eval_config
     eval_labels = {key: variant_labels(by_id, unset="all") for key, by_id in eval_configs.items()}
     groups = []
     for key, runs in sorted(buckets.items()):

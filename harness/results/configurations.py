@@ -1,0 +1,80 @@
+"""Which records are one configuration: the run-only keys that never split a group, a variant's
+id and label (only the keys that differ between a method's variants), and the evaluation set a
+record was scored on (leaderboards never mix evaluation sets)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from harness.results.record import RunResult
+
+# Config keys (at any depth) that identify a run but do not change the experiment.
+# `evaluate_test` too: a search trial (dev only) and the rerun of the selected configuration with
+# test are one configuration, and the rerun's record (the one with a test score) stands for both.
+RUN_ONLY_KEYS = frozenset(
+    {"seed", "paths", "logger", "hydra", "run_id", "sweep", "output_dir", "wandb", "evaluate_test"}
+)
+
+
+def flatten(config: Any, prefix: str = "") -> dict[str, Any]:
+    """{"a": {"b": 1}} -> {"a.b": 1}; lists stay values."""
+    if not isinstance(config, dict):
+        return {prefix: config} if prefix else {}
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        path = f"{prefix}.{key}" if prefix else str(key)
+        flat.update(flatten(value, path) if isinstance(value, dict) else {path: value})
+    return flat
+
+
+def experiment_config(result: RunResult) -> dict[str, Any]:
+    """The flattened config without run-only keys: what makes runs of one method differ.
+
+    Keys set to None are left out, so a record written before an optional key existed (the key is
+    absent) and one written after it with the key off (None) are the same configuration."""
+    return {
+        key: value
+        for key, value in flatten(result.config).items()
+        if value is not None and not any(part in RUN_ONLY_KEYS for part in key.split("."))
+    }
+
+
+def variant_id(result: RunResult) -> str:
+    return config_hash(experiment_config(result))
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    canonical = json.dumps(config, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:8]
+
+
+TRAINING_ONLY_TASK_KEYS = frozenset({"max_train_sentences"})  # a budget: compared, not a different test
+
+
+def evaluation_config(result: RunResult) -> dict[str, Any]:
+    """The task config that decides which dev/test examples are scored (everything but training keys;
+    None, e.g. no subset limit, is left out as in `experiment_config`)."""
+    task = result.config.get("task")
+    if not isinstance(task, dict):
+        return {}
+    return {
+        key: value for key, value in flatten(task).items()
+        if value is not None and key.split(".")[0] not in TRAINING_ONLY_TASK_KEYS
+    }
+
+
+def variant_labels(configs: dict[str, dict[str, Any]], unset: str = "(unset)") -> dict[str, str]:
+    """For configs of one method: a short "key=value, ..." label of only the keys that differ."""
+    if len(configs) < 2:
+        return {vid: "" for vid in configs}
+    keys = sorted(set().union(*configs.values()))
+    missing = object()
+    differing = [k for k in keys if len({json.dumps(c.get(k, missing), default=str) for c in configs.values()}) > 1]
+    last = [k.rsplit(".", 1)[-1] for k in differing]
+    short = {k: (s if last.count(s) == 1 else k) for k, s in zip(differing, last)}
+    return {
+        vid: ", ".join(f"{short[k]}={config[k] if k in config else unset}" for k in differing)
+        for vid, config in configs.items()
+    }
