@@ -1,9 +1,9 @@
 """From completed records to leaderboards: groups over seeds, their statistics, and paired tests.
 
 A group is one task, metric, model and method, plus the rest of the resolved config with every
-run-only key removed (the seed, paths, logger, ...; see `configurations`): runs that differ only in their seed are one
-group, runs that differ in anything else (a learning rate, a LoRA rank) are separate groups, and
-the keys that tell them apart become the group's `variant` label.
+run-only key removed (the seed, paths, logger, ...; see `configurations`): runs that differ only
+in their seed are one group, runs that differ in anything else (a learning rate, a LoRA rank) are
+separate groups, and the keys that tell them apart become the group's `variant` label.
 
 Per group: n seeds, mean, sample std (ddof=1), and a 95% percentile bootstrap interval of the mean
 over seeds. Model selection happens on dev only: among the variants of one method on one task and
@@ -33,7 +33,6 @@ from harness.results.configurations import (
     config_hash,
     evaluation_config,
     experiment_config,
-    variant_id,
     variant_labels,
 )
 from harness.results.record import RunResult
@@ -205,7 +204,7 @@ def select_on_dev(groups: list[Group]) -> Group:
     """Among variants of one method, the one with the best dev mean (never chosen on test); ties go to
     the variant with more seeds, then to the first label in sort order."""
     ranked = sorted(groups, key=lambda g: g.label)
-    return max(ranked, key=lambda g: (-math.inf if math.isnan(g.dev.mean) else g.dev.mean, g.test.n))
+    return max(ranked, key=lambda g: (_or_minus_inf(g.dev.mean), g.test.n))
 
 
 def _mark_selected(board: list[Group]) -> None:
@@ -219,46 +218,42 @@ def _mark_selected(board: list[Group]) -> None:
 def build_leaderboards(
     results: list[RunResult], reference: str | None = None, statistics: Statistics = Statistics()
 ) -> tuple[list[Leaderboard], list[str]]:
-    """Group completed, scored records into one leaderboard per (task, metric); returns notes too."""
+    """Group completed, scored records into one leaderboard per (task, metric, evaluation set);
+    returns notes too."""
     notes: list[str] = []
     buckets: dict[tuple, list[RunResult]] = {}
-    configs: dict[tuple, dict[str, dict[str, Any]]] = {}
+    configs: dict[tuple, dict[str, dict[str, Any]]] = {}  # (task, metric, model, method) -> variant configs
+    eval_configs: dict[tuple, dict[str, dict[str, Any]]] = {}  # (task, metric) -> evaluation-set configs
+    eval_set_of: dict[str, str] = {}  # variant id -> evaluation-set id (the task config is part of a variant)
     for result in results:
-        vid = variant_id(result)
+        config = experiment_config(result)
+        vid, eval_config = config_hash(config), evaluation_config(result)
         buckets.setdefault((result.task, result.primary_metric, result.model, result.method, vid), []).append(result)
-        configs.setdefault((result.task, result.primary_metric, result.model, result.method), {})[vid] = (
-            experiment_config(result)
-        )
+        configs.setdefault((result.task, result.primary_metric, result.model, result.method), {})[vid] = config
+        eval_set_of[vid] = config_hash(eval_config)
+        eval_configs.setdefault((result.task, result.primary_metric), {})[eval_set_of[vid]] = eval_config
     labels = {method_key: variant_labels(by_variant) for method_key, by_variant in configs.items()}
-    eval_sets: dict[str, str] = {}  # variant id -> evaluation-set id
-    eval_configs: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
-    for result in results:
-        eval_config = evaluation_config(result)
-        eval_sets[variant_id(result)] = config_hash(eval_config)
-        eval_configs.setdefault((result.task, result.primary_metric), {})[config_hash(eval_config)] = eval_config
     eval_labels = {key: variant_labels(by_id, unset="all") for key, by_id in eval_configs.items()}
-    groups = []
+
+    boards: dict[tuple[str, str, str], list[Group]] = {}
     for key, runs in sorted(buckets.items()):
         group = make_group(key, _one_run_per_seed(runs, notes), statistics)
         group.variant = labels[key[:4]][key[4]]
-        groups.append(group)
+        boards.setdefault((group.task, group.metric, eval_labels[key[:2]][eval_set_of[key[4]]]), []).append(group)
 
     leaderboards = []
-    board_keys = {(g.task, g.metric, eval_sets[g.variant_id]) for g in groups}
-    for task, metric, eval_id in sorted(board_keys, key=lambda k: (k[0], k[1], eval_labels[k[:2]][k[2]])):
-        board = [g for g in groups if (g.task, g.metric, eval_sets[g.variant_id]) == (task, metric, eval_id)]
+    for (task, metric, eval_set), board in sorted(boards.items()):
         # Best test mean first; groups without a test score (search trials) last, best dev first.
-        board.sort(key=lambda g: (math.isnan(g.test.mean), -_or_minus_inf(g.test.mean), -_or_minus_inf(g.dev.mean),
+        board.sort(key=lambda g: (-_or_minus_inf(g.test.mean), -_or_minus_inf(g.dev.mean),
                                   g.method, g.model, g.variant))
         _mark_selected(board)
-        tested = [g.test.mean for g in board if g.selected and not math.isnan(g.test.mean)]
-        top = max(tested, default=math.nan)
+        top = max((g.test.mean for g in board if g.selected and not math.isnan(g.test.mean)), default=math.nan)
         for g in board:
             g.best = g.selected and g.test.mean == top
         if reference is not None:
             _compare_with_reference(board, reference)
-        leaderboards.append(Leaderboard(task, metric, board, reference, eval_labels[(task, metric)][eval_id]))
-    if reference is not None and not any(g.method == reference for g in groups):
+        leaderboards.append(Leaderboard(task, metric, board, reference, eval_set))
+    if reference is not None and not any(g.method == reference for board in boards.values() for g in board):
         notes.append(f"reference method {reference!r} has no completed runs: no paired tests")
     return leaderboards, notes
 

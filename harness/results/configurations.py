@@ -41,11 +41,8 @@ def experiment_config(result: RunResult) -> dict[str, Any]:
     }
 
 
-def variant_id(result: RunResult) -> str:
-    return config_hash(experiment_config(result))
-
-
 def config_hash(config: dict[str, Any]) -> str:
+    """A short, stable id of a flattened config (a variant's id, an evaluation set's id)."""
     canonical = json.dumps(config, sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()[:8]
 

@@ -107,7 +107,8 @@ def leaderboard_table(
         memory = fmt_bytes(g.peak_memory_bytes) + (f" ({g.memory_kind})" if len(memory_kinds) > 1 else "")
         variant = [escape(g.variant), "yes" if g.selected else ""] if show_variant else []
         row = [star if g.best else "", escape(g.method)] + variant + [
-            escape(g.model), str(len(g.runs)), escape(fmt_score(g.dev.mean)), bold(test) if g.best else test, escape(ci),
+            escape(g.model), str(len(g.runs)), escape(fmt_score(g.dev.mean)),
+            bold(test) if g.best else test, escape(ci),
         ]
         if board.reference is not None:
             row.append(escape(comparison_cell(g)))
@@ -187,7 +188,8 @@ def leaderboard_csv(leaderboards: list[Leaderboard]) -> str:
         for g in board.groups:
             c = g.comparison
             writer.writerow({
-                "task": g.task, "metric": g.metric, "eval_set": board.eval_set, "method": g.method, "variant": g.variant,
+                "task": g.task, "metric": g.metric, "eval_set": board.eval_set,
+                "method": g.method, "variant": g.variant,
                 "variant_id": g.variant_id, "model": g.model, "n_seeds": g.test.n,
                 "seeds": " ".join(str(s) for s in g.seeds),
                 "dev_mean": g.dev.mean, "dev_std": g.dev.std, "test_mean": g.test.mean, "test_std": g.test.std,

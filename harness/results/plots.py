@@ -2,8 +2,8 @@
 
 One point per group (mean over seeds, bar = bootstrap CI of the mean), and the Pareto frontier:
 the groups selected on dev that no other selected group beats on both axes (higher score at no
-higher cost); variants not selected on dev are drawn faint and stay off the frontier. Costs span orders of
-magnitude and can be zero (in-context learning trains nothing), so the x axis is symmetric-log:
+higher cost); variants not selected on dev are drawn faint and stay off the frontier. Costs span
+orders of magnitude and can be zero (in-context learning trains nothing), so the x axis is symmetric-log:
 logarithmic above the smallest non-zero cost, linear below it.
 
 Uses the object-oriented Figure API, never pyplot, so it neither needs nor changes a GUI backend.
