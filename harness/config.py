@@ -136,7 +136,10 @@ def instantiate_group(node: DictConfig, group: str) -> Any:
         cls = getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError):
         raise ConfigError(f"{group}._target_: cannot import {target!r}") from None
-    body = {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if not k.startswith("_")}
+    # `defaults` is Hydra's (a method YAML names its attention there); it is not a schema key.
+    body = {
+        k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if not k.startswith("_") and k != "defaults"
+    }
     if dataclasses.is_dataclass(cls):
         return checked_dataclass(cls, body, group)
     raise ConfigError(f"{group}._target_: {target!r} is not a dataclass schema")

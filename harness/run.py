@@ -1,11 +1,10 @@
-"""One experiment, top to bottom: config -> task -> backbone -> method -> formulation -> fit ->
-dev/test -> result record. The only module that knows the whole order."""
+"""One experiment, top to bottom: config -> task -> backbone -> attention -> method stages on a
+formulation -> dev/test -> result record and predictions. The only module that knows the order."""
 
 from __future__ import annotations
 
 import datetime
 import shutil
-import time
 import traceback
 from pathlib import Path
 
@@ -14,19 +13,14 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from harness.config import ConfigError, LoggerConfig, PathsConfig, TrainerConfig, checked_dataclass, instantiate_group
-from harness.formulations.cost import PeakMemory, ThroughputMeter
-from harness.formulations.registry import builder_for, default_formulation
-from harness.formulations.trainer import (
-    build_loggers,
-    build_trainer,
-    close_loggers,
-    resume_checkpoint,
-    seed_everything,
-)
+from harness.formulations.registry import check_combination
+from harness.formulations.stages import run_stage
+from harness.formulations.trainer import build_loggers, close_loggers, seed_everything
+from harness.methods.context import MethodContext
 from harness.methods.trainable import count_parameters
 from harness.models.backbone import default_cache_dir, load_backbone, model_info
 from harness.results.provenance import machine, package_versions
-from harness.results.record import RunResult, completed_result, run_dir, run_id_for, write_result
+from harness.results.record import RunResult, completed_result, run_dir, run_id_for, sum_stage_costs, write_predictions, write_result
 from harness.results.summary import print_summary
 
 NOT_PART_OF_IDENTITY = ("paths", "logger")  # where results go does not change what they are
@@ -55,14 +49,13 @@ def run(cfg: DictConfig, experiment: str | None = None) -> RunResult:
     names = {group: str((resolved.get(group) or {}).get("name", "?")) for group in ("task", "model", "method")}
     record = RunResult(
         run_id=run_id, status="failed", sweep=sweep, seed=int(cfg.get("seed", 0)), config=resolved,
-        experiment=experiment, versions=package_versions(), machine=machine(),
-        started_at=_now(), **names,
+        experiment=experiment, versions=package_versions(), machine=machine(), started_at=_now(), **names,
     )  # fmt: skip
     work_dir = Path(paths.work_dir) / sweep / run_id
     if (out_dir / "result.json").exists():  # an earlier attempt failed: retry from scratch
         shutil.rmtree(work_dir, ignore_errors=True)
     try:
-        _train_and_evaluate(cfg, record, paths, work_dir)
+        _train_and_evaluate(cfg, record, paths, work_dir, out_dir)
         record.status = "completed"
     except Exception as error:  # any failure is recorded, never lost
         record.error = {"type": type(error).__name__, "message": str(error), "traceback": traceback.format_exc()}
@@ -73,57 +66,55 @@ def run(cfg: DictConfig, experiment: str | None = None) -> RunResult:
     return record
 
 
-def _train_and_evaluate(cfg: DictConfig, record: RunResult, paths: PathsConfig, work_dir: Path) -> None:
+def _train_and_evaluate(cfg: DictConfig, record: RunResult, paths: PathsConfig, work_dir: Path, out_dir: Path) -> None:
     task = instantiate_group(cfg.get("task"), "task")
     model_spec = instantiate_group(cfg.get("model"), "model")
     method = instantiate_group(cfg.get("method"), "method")
+    attention = instantiate_group(cfg.get("attention"), "attention")
+    formulation = instantiate_group(cfg.get("formulation"), "formulation")
     trainer_cfg = checked_dataclass(TrainerConfig, cfg.get("trainer"), "trainer")
     logger_cfg = checked_dataclass(LoggerConfig, cfg.get("logger"), "logger")
     cache_dir = Path(paths.cache_dir) if paths.cache_dir else default_cache_dir()
-    formulation = cfg.get("formulation") or default_formulation(task.kind)
     evaluate_test = _flag(cfg, "evaluate_test", default=True)
-    record.primary_metric = task.metric
+    record.primary_metric, record.formulation, record.attention = task.metric, formulation.name, attention.name
 
-    method.check(model_info(model_spec, cache_dir), formulation)  # impossible values fail before weights load
+    info = model_info(model_spec, cache_dir)
+    check_combination(task, formulation, method, attention, info)  # impossible runs fail before weights load
     task_data = task.load(Path(paths.data_dir) if paths.data_dir else None)
-    record.data_hash = task_data.data_hash
+    record.data_hash, record.data_source = task_data.data_hash, task_data.source
     seed_everything(record.seed)
-    backbone = load_backbone(model_spec, cache_dir, with_lm_head=formulation == "generative")
+    backbone = load_backbone(model_spec, cache_dir, with_lm_head=formulation.head == "lm")
+    backbone.model = attention.apply(backbone.model, info)
 
-    for stage in method.stages:  # most methods: one stage; LoFiT: select heads, then train offsets
-        backbone.model = method.apply(backbone.model, backbone.info, stage=stage)
-        module, data = builder_for(formulation)(task, task_data, backbone, method, trainer_cfg, record.seed, cache_dir)
-        meter = ThroughputMeter()
-        loggers = build_loggers(
-            logger_cfg, work_dir, name=f"{record.experiment or record.task}-{record.method}-s{record.seed}",
-            group=record.sweep, tags=[record.task, record.model, record.method], config=record.config,
-        )  # fmt: skip
-        trainer = build_trainer(trainer_cfg, work_dir / stage, f"dev/{task.metric}", loggers, [meter])
-        with PeakMemory() as memory:
-            started = time.perf_counter()
-            resume = resume_checkpoint(work_dir / stage)  # an interrupted (killed) attempt left it
-            if resume is not None:
-                print(f"resuming run {record.run_id} from {resume}")
-            trainer.fit(module, datamodule=data, ckpt_path=resume)
-            fit_seconds = time.perf_counter() - started
-            best = None if trainer_cfg.fast_dev_run else "best"
-            if not module.best_dev_scores:  # no dev evaluation happened inside fit
-                trainer.validate(module, datamodule=data, ckpt_path=best, verbose=False)
-            if evaluate_test:
-                trainer.test(module, datamodule=data, ckpt_path=best, verbose=False)  # once, selected weights
+    loggers = build_loggers(
+        logger_cfg, work_dir, name=f"{record.experiment or record.task}-{record.method}-s{record.seed}",
+        group=record.sweep, tags=[record.task, record.model, record.method], config=record.config,
+    )  # fmt: skip
+    try:
+        stages = list(method.stages) or ["evaluate"]  # no stage: evaluate the applied model only
+        module = None
+        for number, stage in enumerate(stages):
+            context = MethodContext(
+                info=info, formulation=formulation.name, stage=stage, tokenizer=backbone.tokenizer,
+                labels=list(task_data.labels), artefact_dir=out_dir / "artefacts", previous=module,
+            )  # fmt: skip
+            backbone.model = method.apply(backbone.model, context)
+            module, data = formulation.build(task, task_data, backbone, method, trainer_cfg, record.seed, cache_dir)
+            last = number == len(stages) - 1
+            outcome = run_stage(
+                stage, module, data, trainer_cfg, work_dir / stage, f"dev/{task.metric}", loggers,
+                train=bool(method.stages), evaluate_test=evaluate_test and last,
+            )  # fmt: skip
+            record.stages.append(outcome.to_dict())
+    finally:
+        close_loggers(loggers)  # on every path: a sweep's next job must not inherit an open W&B run
 
-    dev = module.best_dev_scores or module.scores["dev"]
-    record.metrics = {"dev": _plain(dev)}
+    record.metrics = {"dev": _plain(module.best_dev_scores)}
     if evaluate_test:
         record.metrics["test"] = _plain(module.scores["test"])
-    trainable, total = count_parameters(module)
-    record.cost.trainable_params, record.cost.total_params = trainable, total
-    record.cost.peak_memory_bytes, record.cost.peak_memory_kind = memory.peak_bytes, memory.kind
-    record.cost.train_seconds = fit_seconds - meter.eval_seconds_during_fit
-    record.cost.eval_seconds = meter.eval_seconds
-    record.cost.train_tokens_per_second = meter.train_tokens_per_second
-    record.cost.eval_tokens_per_second = meter.eval_tokens_per_second
-    close_loggers(loggers)
+    record.cost = sum_stage_costs(record.stages, *count_parameters(module))
+    write_predictions(module.prediction_rows(), out_dir)
+    record.artefacts = sorted(str(p.relative_to(out_dir)) for p in (out_dir / "artefacts").rglob("*") if p.is_file())
 
 
 def _flag(cfg: DictConfig, key: str, default: bool) -> bool:

@@ -27,8 +27,8 @@ def test_experiment_composes_and_validates(name):
 def test_experiment_dry_runs_on_a_tiny_model(name, tmp_path, data_root):
     cfg = compose_config([
         f"+experiment={name}", "model=tiny_mistral", "logger=csv", "trainer.fast_dev_run=true",
-        "trainer.progress_bar=false", "trainer.precision=32-true", "task.max_train_sentences=16",
-        "task.max_eval_sentences=16", f"paths.results_dir={tmp_path / 'r'}", f"paths.work_dir={tmp_path / 'o'}",
+        "trainer.progress_bar=false", "trainer.precision=32-true", "task.max_train_examples=16",
+        "task.max_eval_examples=16", f"paths.results_dir={tmp_path / 'r'}", f"paths.work_dir={tmp_path / 'o'}",
     ])  # fmt: skip
     result = run(cfg, experiment=name)
     assert result.status == "completed", result.error
@@ -39,7 +39,7 @@ def test_ner_mistral_is_the_papers_recipe():
     assert cfg.model.path == "mistralai/Mistral-7B-v0.1"
     assert (cfg.method.r, cfg.method.alpha, list(cfg.method.target_modules)) == (64, 16, ["q_proj", "v_proj"])
     assert (cfg.method.lr, cfg.trainer.batch_size, cfg.trainer.accumulate_grad_batches) == (2e-4, 16, 4)
-    assert cfg.trainer.max_epochs == 5 and cfg.task.max_train_sentences is None
+    assert cfg.trainer.max_epochs == 5 and cfg.task.max_train_examples is None
 
 
 def test_unavailable_model_fails_with_one_clear_line(monkeypatch):

@@ -42,7 +42,7 @@ def test_tiny_run_writes_a_complete_record(tmp_path, data_root):
     assert cost["eval_tokens_per_second"] > 0
     assert set(on_disk["versions"]) >= {"torch", "transformers", "peft", "lightning", "harness_commit"}
     assert len(on_disk["data_hash"]) == 64
-    assert on_disk["config"]["task"]["max_train_sentences"] == 48
+    assert on_disk["config"]["task"]["max_train_examples"] == 48
     # Only trainable tensors are checkpointed (LoRA + head), not the frozen backbone.
     checkpoint = tmp_path / "outputs" / "default" / result.run_id / "train" / "checkpoints" / "best.ckpt"
     assert checkpoint.exists() and checkpoint.stat().st_size < 200_000

@@ -30,12 +30,28 @@ def tiny_backbone(name: str, attn_implementation: str = "sdpa"):
 
 
 def method_from_yaml(path: Path):
-    """A method preset sized for the tiny 4-layer models: layer-group presets get groups of one
-    layer, so a 4-bit pattern such as '0011' (meant for 32 layers in groups of 8) still fits."""
+    return instantiate_group(OmegaConf.load(path), "method")
+
+
+def attention_for_method(path: Path):
+    """The attention a method YAML chooses in its defaults list, sized for the tiny 4-layer models:
+    layer groups of one layer, so a 4-bit pattern such as '0011' (meant for 32 layers in groups of
+    8) still fits."""
     node = OmegaConf.load(path)
-    if "group_size" in node:
-        node.group_size = 1
-    return instantiate_group(node, "method")
+    choice = "causal"
+    for entry in node.get("defaults", []):
+        for key, value in (entry.items() if hasattr(entry, "items") else []):
+            if "attention" in str(key):
+                choice = value
+    attention = OmegaConf.load(CONF / "attention" / f"{choice}.yaml")
+    attention.group_size = 1
+    return instantiate_group(attention, "attention")
+
+
+def context(info: ModelInfo, formulation: str = "token_classification", stage: str = "train", **kwargs):
+    from harness.methods.context import MethodContext
+
+    return MethodContext(info=info, formulation=formulation, stage=stage, **kwargs)
 
 
 def method_files() -> list[Path]:

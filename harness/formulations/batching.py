@@ -80,28 +80,38 @@ class RandomBatchSampler(LengthGroupedBatchSampler):
         return [order[i : i + self.batch_size] for i in range(0, n, self.batch_size)]
 
 
-def pad_batch(examples: list[dict], pad_token_id: int, pad_to: int | None = None, padding_side: str = "right") -> dict:
-    """Stack examples, padding input_ids with pad_token_id and labels/word_index with -100/-1.
+# What padded positions hold, per sequence field: never a real token, never a loss target.
+FILLS = {"input_ids": None, "labels": -100, "word_index": -1, "attention_mask": 0}
+
+
+def pad_batch(
+    examples: list[dict],
+    pad_token_id: int,
+    pad_to: int | None = None,
+    padding_side: str = "right",
+    fills: dict[str, int | None] | None = None,
+) -> dict:
+    """Stack examples: sequence fields padded (input_ids with pad_token_id, labels with -100,
+    word_index with -1, an attention mask built), scalar int fields stacked as they are.
 
     pad_to=None pads to the longest sequence in the batch (dynamic padding); an int pads every
-    batch to that length (the fixed max-length baseline).
+    batch to that length (the fixed max-length baseline). Fields that are neither a list of the
+    row's length nor an int (texts, label lists) are passed through as Python lists.
     """
+    fills = {**FILLS, **(fills or {}), "input_ids": pad_token_id}
     width = pad_to or max(len(e["input_ids"]) for e in examples)
-    fills = {"input_ids": pad_token_id, "labels": -100, "word_index": -1, "attention_mask": 0}
-    out: dict[str, list] = {key: [] for key in fills}
-    for example in examples:
-        length = len(example["input_ids"])
-        pad = width - length
-        rows = {
-            "input_ids": list(example["input_ids"]),
-            "labels": list(example["labels"]),
-            "word_index": list(example["word_index"]),
-            "attention_mask": [1] * length,
-        }
-        for key, row in rows.items():
-            filler = [fills[key]] * pad
-            out[key].append(filler + row if padding_side == "left" else row + filler)
-    batch = {key: torch.tensor(value, dtype=torch.long) for key, value in out.items()}
-    batch["sentence_index"] = torch.tensor([e["sentence_index"] for e in examples], dtype=torch.long)
-    batch["num_words"] = torch.tensor([e["num_words"] for e in examples], dtype=torch.long)
+    batch: dict = {}
+    sequence_keys = [k for k in examples[0] if k in fills and k != "attention_mask"]
+    for key in sequence_keys + ["attention_mask"]:
+        rows = []
+        for example in examples:
+            row = list(example[key]) if key != "attention_mask" else [1] * len(example["input_ids"])
+            filler = [fills[key]] * (width - len(row))
+            rows.append(filler + row if padding_side == "left" else row + filler)
+        batch[key] = torch.tensor(rows, dtype=torch.long)
+    for key in examples[0]:
+        if key in batch:
+            continue
+        values = [e[key] for e in examples]
+        batch[key] = torch.tensor(values, dtype=torch.long) if all(isinstance(v, int) for v in values) else values
     return batch

@@ -54,6 +54,7 @@ class ThroughputMeter(L.Callback):
     def __init__(self) -> None:
         self.train_seconds = self.eval_seconds = 0.0
         self.train_tokens = self.eval_tokens = 0
+        self.eval_examples = 0
         self.eval_seconds_during_fit = 0.0  # dev evaluations inside fit, to subtract from its wall time
         self._start = 0.0
 
@@ -62,7 +63,12 @@ class ThroughputMeter(L.Callback):
 
     @staticmethod
     def _tokens(batch) -> int:
-        return int(batch["attention_mask"].sum()) if isinstance(batch, dict) and "attention_mask" in batch else 0
+        """Real tokens a batch fed the model: its own count if it carries one, else its mask's."""
+        if not isinstance(batch, dict):
+            return 0
+        if "num_tokens" in batch:
+            return int(batch["num_tokens"])
+        return int(batch["attention_mask"].sum()) if "attention_mask" in batch else 0
 
     on_train_batch_start = _begin
     on_validation_batch_start = _begin
@@ -77,7 +83,9 @@ class ThroughputMeter(L.Callback):
             return
         elapsed = time.perf_counter() - self._start
         self.eval_seconds += elapsed
-        self.eval_tokens += self._tokens(batch)
+        # Generated tokens count too: generation's cost is mostly the tokens it writes.
+        self.eval_tokens += self._tokens(batch) + int(getattr(module, "generated_in_last_batch", 0))
+        self.eval_examples += len(batch["index"]) if isinstance(batch, dict) and "index" in batch else 0
         if trainer.state.fn == "fit":
             self.eval_seconds_during_fit += elapsed
 
@@ -91,3 +99,12 @@ class ThroughputMeter(L.Callback):
     @property
     def eval_tokens_per_second(self) -> float:
         return self.eval_tokens / self.eval_seconds if self.eval_seconds else 0.0
+
+    @property
+    def eval_examples_per_second(self) -> float:
+        return self.eval_examples / self.eval_seconds if self.eval_seconds else 0.0
+
+    @property
+    def eval_seconds_per_example(self) -> float:
+        """Batched latency: evaluation wall time over examples (not one example's own latency)."""
+        return self.eval_seconds / self.eval_examples if self.eval_examples else 0.0

@@ -1,48 +1,55 @@
-"""The Lightning data module for sequence labeling: encoded splits in, padded batches out."""
+"""The Lightning data module every formulation uses: encoded splits in, padded batches out.
+
+A split is a list of feature dicts (what the formulation's encoder produced for each example);
+each gets its position in the split as ``index`` so predictions map back to examples. Batches
+are length-grouped for training and sorted by length for evaluation (see `batching`), using a
+per-item length the formulation gives (tokens in the row, or in all of a question's choices).
+"""
 
 from __future__ import annotations
+
+from typing import Callable, Sequence
 
 import lightning as L
 from torch.utils.data import DataLoader
 
-from harness.formulations.batching import LengthGroupedBatchSampler, RandomBatchSampler, pad_batch
+from harness.formulations.batching import LengthGroupedBatchSampler, RandomBatchSampler
+
+Collate = Callable[[list[dict]], dict]
 
 
 class _Split:
-    """An encoded split as a map-style dataset of dicts with the sentence's index attached."""
-
-    def __init__(self, encoded, num_words: list[int]) -> None:
-        self.encoded, self.num_words = encoded, num_words
+    def __init__(self, items: Sequence[dict], lengths: Sequence[int]) -> None:
+        self.items, self._lengths = items, list(lengths)
 
     def __len__(self) -> int:
-        return len(self.encoded)
+        return len(self.items)
 
     def __getitem__(self, index: int) -> dict:
-        item = dict(self.encoded[index])
-        item["sentence_index"] = index
-        item["num_words"] = self.num_words[index]
+        item = dict(self.items[index])
+        item["index"] = index
         return item
 
     def lengths(self) -> list[int]:
-        return [len(self.encoded[i]["input_ids"]) for i in range(len(self.encoded))]
+        return self._lengths
 
 
-class SequenceLabelingData(L.LightningDataModule):
+class ExampleData(L.LightningDataModule):
     def __init__(
         self,
-        encoded: dict,  # split name -> EncodedSplit
-        num_words: dict[str, list[int]],
-        pad_token_id: int,
+        splits: dict[str, Sequence[dict]],  # split name -> encoded items
+        lengths: dict[str, Sequence[int]],
+        train_collate: Collate,
+        eval_collate: Collate,
         batch_size: int,
         eval_batch_size: int,
         seed: int,
         length_grouping: bool = True,
-        pad_to: int | None = None,
         num_workers: int = 0,
     ) -> None:
         super().__init__()
-        self.splits = {name: _Split(encoded[name], num_words[name]) for name in encoded}
-        self.pad_token_id, self.pad_to = pad_token_id, pad_to
+        self.splits = {name: _Split(items, lengths[name]) for name, items in splits.items()}
+        self.train_collate, self.eval_collate = train_collate, eval_collate
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.seed, self.length_grouping, self.num_workers = seed, length_grouping, num_workers
 
@@ -64,7 +71,7 @@ class SequenceLabelingData(L.LightningDataModule):
         return DataLoader(
             dataset,
             batch_sampler=sampler,
-            collate_fn=lambda examples: pad_batch(examples, self.pad_token_id, self.pad_to),
+            collate_fn=self.train_collate if train else self.eval_collate,
             num_workers=self.num_workers,
         )
 

@@ -4,20 +4,30 @@ The method contract (duck-typed; methods never subclass each other, shared code 
 functions such as `harness.methods.trainable.freeze_except`). A method is the dataclass named by
 `_target_` in `conf/method/<name>.yaml`, with:
 
-- ``name: str`` — the snake_case word used in the YAML file name, this module's name and records.
+- ``name: str`` — the snake_case word used in the YAML file name and in records.
 - ``lr: float`` — its default learning rate (methods differ by orders of magnitude; sweeps tune it).
 - ``formulations: tuple[str, ...]`` — objectives it supports (``token_classification``,
-  ``sequence_classification``, ``generative``, ``multiple_choice``).
+  ``sequence_classification``, ``generation``, ``multiple_choice``).
 - ``identity_at_init: bool`` — whether the adapted backbone equals the base model before training.
-- ``stages: tuple[str, ...]`` — training stages in order; most have one (``("train",)``), LoFiT has
-  two (select heads, then train offsets). `run.py` fits once per stage and calls
-  ``apply(..., stage=...)`` for each.
+- ``stages: tuple[str, ...]`` — training stages in order: most have one (``("train",)``), LoFiT two
+  (select heads, then train offsets), zero-shot and in-context baselines none (evaluate only).
+  `run.py` fits once per stage, hands each stage's dev-selected weights to the next, sums the cost
+  and evaluates test once, after the last.
 - ``check(info: ModelInfo, formulation: str) -> None`` — impossible values fail here, before any
   weights load, naming the config key and what is allowed.
-- ``apply(backbone: nn.Module, info: ModelInfo, stage: str = "train") -> nn.Module`` — returns the
-  adapted backbone with ``requires_grad`` set by ``is_trainable``. It may wrap (peft), patch
-  attention (`harness.models.attention`), or add modules (soft prompts, NTK prefixes, offsets).
+- ``apply(backbone: nn.Module, context: MethodContext) -> nn.Module`` — returns the adapted backbone
+  with ``requires_grad`` set by ``is_trainable``; called once per stage with ``context.stage``. It
+  may wrap (peft), patch, add modules, and write artefacts to ``context.artefact_dir``.
 - ``is_trainable(parameter_name: str) -> bool`` — the trainable-parameter filter on the adapted
-  backbone's parameter names (litgpt-style: one small function). Task heads belong to the
-  formulation and always train.
+  backbone's parameter names (litgpt-style). Task heads belong to the formulation and always train.
+
+Optional, each looked up with ``getattr``:
+
+- ``loss_term(backbone) -> Tensor | None`` — added to the task loss and logged (LoFiT's L1).
+- ``lr_for(parameter_name) -> float | None`` — a learning rate per parameter group, names as in
+  the formulation module (``backbone.…``, ``head.…``); None means ``lr`` (PTEC's prompt vs head).
+- ``logits_processors(tokenizer) -> list`` — transformers logits processors that constrain decoding.
+
+Which layers attend bidirectionally is not a method's business: it is the attention axis
+(`conf/attention/`, `harness.models.attention_spec`), which a preset's YAML may choose.
 """

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from harness.methods.trainable import check_formulation, freeze_except
+from harness.methods.context import MethodContext
 from harness.models.info import ModelInfo
 
 
@@ -27,7 +28,7 @@ class LinearProbe:
     def check(self, info: ModelInfo, formulation: str) -> None:
         check_formulation(self.name, formulation, self.formulations)
 
-    def apply(self, backbone: nn.Module, info: ModelInfo, stage: str = "train") -> nn.Module:
+    def apply(self, backbone: nn.Module, context: MethodContext) -> nn.Module:
         return freeze_except(backbone, self.is_trainable)
 
     def is_trainable(self, parameter_name: str) -> bool:

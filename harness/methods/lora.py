@@ -8,6 +8,7 @@ from peft import LoraConfig, get_peft_model
 from torch import nn
 
 from harness.methods.trainable import ALL_FORMULATIONS, check_formulation, freeze_except
+from harness.methods.context import MethodContext
 from harness.models.info import ModelInfo
 
 
@@ -43,7 +44,7 @@ class LoRA:
     def check(self, info: ModelInfo, formulation: str) -> None:
         check_formulation(self.name, formulation, self.formulations)
 
-    def apply(self, backbone: nn.Module, info: ModelInfo, stage: str = "train") -> nn.Module:
+    def apply(self, backbone: nn.Module, context: MethodContext) -> nn.Module:
         return freeze_except(apply_lora(backbone, self), self.is_trainable)
 
     def is_trainable(self, parameter_name: str) -> bool:

@@ -28,7 +28,7 @@ def count_parameters(model: nn.Module) -> tuple[int, int]:
     return trainable, total
 
 
-ALL_FORMULATIONS = ("token_classification", "sequence_classification", "generative", "multiple_choice")
+ALL_FORMULATIONS = ("token_classification", "sequence_classification", "generation", "multiple_choice")
 
 
 def check_formulation(method_name: str, formulation: str, supported: tuple[str, ...]) -> None:

@@ -9,11 +9,19 @@ from __future__ import annotations
 
 import evaluate
 
+from harness.metrics.exact_match import ExactMatch, normalize_answer
+from harness.metrics.multi_label import MultiLabel
+from harness.metrics.multiple_choice import MultipleChoice
+from harness.metrics.single_label import SingleLabel
 from harness.metrics.span_f1 import SpanF1
 from harness.metrics.spans import iob2_spans
 from harness.metrics.token_accuracy import TokenAccuracy
 
 METRICS: dict[str, type[evaluate.Metric]] = {
+    "exact_match": ExactMatch,
+    "multi_label": MultiLabel,
+    "multiple_choice": MultipleChoice,
+    "single_label": SingleLabel,
     "span_f1": SpanF1,
     "token_accuracy": TokenAccuracy,
 }
@@ -30,4 +38,15 @@ def metric_for(name: str, **kwargs) -> evaluate.Metric:
     return metric_class(**kwargs)
 
 
-__all__ = ["METRICS", "SpanF1", "TokenAccuracy", "iob2_spans", "metric_for"]
+__all__ = [
+    "METRICS",
+    "ExactMatch",
+    "MultiLabel",
+    "MultipleChoice",
+    "SingleLabel",
+    "SpanF1",
+    "TokenAccuracy",
+    "iob2_spans",
+    "metric_for",
+    "normalize_answer",
+]

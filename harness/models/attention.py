@@ -71,20 +71,20 @@ def layers_from_pattern(num_layers: int, group_size: int, pattern: str) -> list[
     if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
         raise ValueError(f"the model's num_hidden_layers must be a positive integer, got {num_layers!r}")
     if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1:
-        raise ValueError(f"method.group_size must be an integer >= 1, got {group_size!r}")
+        raise ValueError(f"attention.group_size must be an integer >= 1, got {group_size!r}")
     if not isinstance(pattern, str):
         raise ValueError(
-            f"method.pattern must be a string of 0/1 bits, got {pattern!r} ({type(pattern).__name__}); "
+            f"attention.pattern must be a string of 0/1 bits, got {pattern!r} ({type(pattern).__name__}); "
             "quote it in YAML (pattern: '0011'), or YAML reads it as a number"
         )
     num_groups = -(-num_layers // group_size)
     bad = sorted(set(pattern) - {"0", "1"})
     if bad:
-        raise ValueError(f"method.pattern may contain only '0' and '1', got {pattern!r} (bad characters: {bad})")
+        raise ValueError(f"attention.pattern may contain only '0' and '1', got {pattern!r} (bad characters: {bad})")
     if len(pattern) != num_groups:
         last = num_layers - (num_groups - 1) * group_size
         raise ValueError(
-            f"method.pattern must have one bit per layer group: {num_layers} layers in groups of "
+            f"attention.pattern must have one bit per layer group: {num_layers} layers in groups of "
             f"{group_size} make {num_groups} groups (the last has {last} layers), "
             f"got {pattern!r} ({len(pattern)} bits)"
         )
@@ -101,11 +101,11 @@ def validate_layers(num_layers: int, layers: Collection[int]) -> list[int]:
     given = list(layers)
     not_int = [layer for layer in given if isinstance(layer, bool) or not isinstance(layer, int)]
     if not_int:
-        raise ValueError(f"method.unmasked_layers must hold integer layer indices, got {not_int!r}")
+        raise ValueError(f"attention.layers must hold integer layer indices, got {not_int!r}")
     outside = sorted({layer for layer in given if not 0 <= layer < num_layers})
     if outside:
         raise ValueError(
-            f"method.unmasked_layers has layer indices {outside} outside the model's "
+            f"attention.layers has layer indices {outside} outside the model's "
             f"{num_layers} layers: allowed are 0..{num_layers - 1}"
         )
     return sorted(set(given))

@@ -11,8 +11,8 @@ model (LoRA ranks, bidirectional layer patterns, learning rates of a search), th
 dev mean is `selected`, and methods are compared by the test score of their selected variants (the
 best entry is the best selected one), so a variant's lucky test score never picks the winner.
 A leaderboard holds one task, metric and evaluation set: runs scored on different dev/test
-subsets (`task.max_eval_sentences`, another data folder) are never ranked or paired together;
-the training budget (`task.max_train_sentences`) is part of what is compared, so it does not split.
+subsets (`task.max_eval_examples`, another data folder) are never ranked or paired together;
+the training budget (`task.max_train_examples`) is part of what is compared, so it does not split.
 Against a reference method: the runs are paired by seed (same training-data order) with the
 reference's selected variant on the same model, or, for a model the reference never ran on (an
 encoder baseline), on the one model it ran on; a paired t-test (scipy.stats.ttest_rel) gives the

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 SCHEMA_VERSION = 1
 RESULT_FILE = "result.json"
+PREDICTIONS_FILE = "predictions.jsonl"
 
 Status = Literal["completed", "failed"]
 
@@ -35,7 +36,9 @@ class Cost:
     train_seconds: float = 0.0
     eval_seconds: float = 0.0
     train_tokens_per_second: float = 0.0
-    eval_tokens_per_second: float = 0.0
+    eval_tokens_per_second: float = 0.0  # prompt and generated tokens alike
+    eval_examples_per_second: float = 0.0
+    eval_seconds_per_example: float = 0.0  # evaluation wall time over examples, batched as configured
 
 
 @dataclass
@@ -51,11 +54,16 @@ class RunResult:
     seed: int
     config: dict[str, Any]
     experiment: str | None = None
+    formulation: str = ""
+    attention: str = ""
     primary_metric: str = ""
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)  # {"dev": {...}, "test": {...}}
     cost: Cost = field(default_factory=Cost)
     versions: dict[str, str] = field(default_factory=dict)
     data_hash: str = ""
+    data_source: str = ""  # the folder read, or "hub:<dataset id>"
+    stages: list[dict[str, Any]] = field(default_factory=list)  # per stage: cost, dev selection
+    artefacts: list[str] = field(default_factory=list)  # files under artefacts/ beside the record
     error: dict[str, str] | None = None  # {"type", "message", "traceback"} when failed
     started_at: str = ""
     finished_at: str = ""
@@ -94,6 +102,42 @@ def write_result(result: RunResult, directory: str | Path) -> Path:
             json.dump(result.to_dict(), handle, indent=2, sort_keys=True, default=str)
             handle.flush()
             os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def sum_stage_costs(stages: list[dict[str, Any]], trainable_params: int, total_params: int) -> Cost:
+    """A run's cost over all its stages: times and tokens summed, peak memory the maximum."""
+    total = lambda key: sum(stage[key] for stage in stages)  # noqa: E731
+    eval_seconds, examples = total("eval_seconds"), total("eval_examples")
+    batch_seconds = total("train_batch_seconds")
+    return Cost(
+        trainable_params=trainable_params,
+        total_params=total_params,
+        peak_memory_bytes=max((stage["peak_memory_bytes"] for stage in stages), default=0),
+        peak_memory_kind=stages[-1]["peak_memory_kind"] if stages else "rss",
+        train_seconds=total("train_seconds"),
+        eval_seconds=eval_seconds,
+        train_tokens_per_second=total("train_tokens") / batch_seconds if batch_seconds else 0.0,
+        eval_tokens_per_second=total("eval_tokens") / eval_seconds if eval_seconds else 0.0,
+        eval_examples_per_second=examples / eval_seconds if eval_seconds else 0.0,
+        eval_seconds_per_example=eval_seconds / examples if examples else 0.0,
+    )
+
+
+def write_predictions(rows: list[dict[str, Any]], directory: str | Path) -> Path:
+    """predictions.jsonl (one line per dev and test example), written atomically like the record."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / PREDICTIONS_FILE
+    fd, tmp = tempfile.mkstemp(prefix=".predictions.", suffix=".jsonl.tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            for row in rows:
+                handle.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -1,87 +1,90 @@
-"""SemEval-2014 restaurants, end-to-end aspect-based sentiment (Pontiki et al., 2014).
+"""Aspect-based sentiment in the ``text####tok=TAG`` format, as BIO tagging of aspect spans.
 
-The split and format are those of BERT-E2E-ABSA (Li et al., 2019): one sentence a line,
-``raw text####tok=TAG tok=TAG ...`` with tags ``O``, ``T-POS``, ``T-NEG``, ``T-NEU``. Consecutive
-tokens with the same ``T-X`` form one aspect span, so we convert to BIO (``B-POS I-POS``) and a
-change of polarity between adjacent tokens starts a new span. A token may itself contain ``=``
-(``==O`` is the word ``=``), hence the split on the last ``=``.
+The format is that of BERT-E2E-ABSA (Li et al., 2019), used for the SemEval-2014/15/16 restaurant
+and laptop sets: one sentence a line, ``raw text####tok=TAG tok=TAG ...`` with tags ``O``,
+``T-POS``, ``T-NEG``, ``T-NEU``. Consecutive tokens with the same source tag form one aspect span,
+so we convert to BIO (``B-POS I-POS``), and a change of polarity between adjacent tokens starts a
+new span. A token may itself contain ``=`` (``==O`` is the word ``=``), hence the split on the
+last ``=``. There is no Hub fallback: the Hub's copies differ in split and tokenisation.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.tasks.base import (
     DataFormatError,
-    LabeledSentence,
     TaskData,
-    check_max_sentences,
+    check_files,
+    check_max_examples,
+    check_name,
+    local_folder,
     ordered_labels,
-    read_splits,
+    read_split_files,
     task_data,
 )
+from harness.tasks.examples import LabeledSentence
 
-SEPARATOR = "####"
-POLARITIES = ("POS", "NEG", "NEU")
-SOURCE_TAGS = frozenset({"O"} | {f"T-{p}" for p in POLARITIES})
-ABSA_LABELS = ordered_labels(["O"] + [f"{b}-{p}" for p in POLARITIES for b in "BI"])
+DEFAULT_SPAN_TAGS = {"T-POS": "POS", "T-NEG": "NEG", "T-NEU": "NEU"}
 
 
-def to_bio(tags: list[str]) -> tuple[str, ...]:
-    """``O T-POS T-POS T-NEG`` -> ``O B-POS I-POS B-NEG``: a run of one polarity is one span."""
+def to_bio(
+    tags: Sequence[str], span_tags: Mapping[str, str] = DEFAULT_SPAN_TAGS, outside: str = "O"
+) -> tuple[str, ...]:
+    """``O T-POS T-POS T-NEG`` -> ``O B-POS I-POS B-NEG``: a run of one source tag is one span."""
     bio = []
-    previous = "O"
+    previous = outside
     for tag in tags:
-        if tag == "O":
+        if tag == outside:
             bio.append("O")
         else:
-            bio.append(("I-" if tag == previous else "B-") + tag[2:])
+            bio.append(("I-" if tag == previous else "B-") + span_tags[tag])
         previous = tag
     return tuple(bio)
 
 
-def parse_absa_lines(path: Path, lines: list[str]) -> list[LabeledSentence]:
-    """Sentences of one ``text####tok=TAG ...`` file, tags converted to BIO; blank lines skipped."""
-    sentences = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        _, separator, tagged = line.partition(SEPARATOR)
-        if not separator:
-            raise DataFormatError(path, number, f"missing {SEPARATOR!r} between text and tags")
-        words, tags = [], []
-        for item in tagged.split():
-            word, equals, tag = item.rpartition("=")
-            if not equals or not word:
-                raise DataFormatError(path, number, f"item {item!r} is not word=TAG")
-            if tag not in SOURCE_TAGS:
-                expected = ", ".join(sorted(SOURCE_TAGS))
-                raise DataFormatError(path, number, f"unknown tag {tag!r} (expected {expected})")
-            words.append(word)
-            tags.append(tag)
-        if not words:
-            raise DataFormatError(path, number, f"no tagged tokens after {SEPARATOR!r}")
-        sentences.append(LabeledSentence(tuple(words), to_bio(tags)))
-    return sentences
-
-
 @dataclass
-class Rest14AbsaTask:
-    """SemEval-2014 restaurant reviews as BIO tagging of aspect spans with their polarity."""
+class AbsaTask:
+    """Aspect spans with their polarity, from ``text####tok=TAG`` lines, as IOB2 tagging."""
 
-    name: str = "rest14_absa"
+    name: str = "absa"
     """Task name used in result records and run ids."""
-    data_subdir: str = "rest14"
-    """Folder under the data root holding train.txt, dev.txt and test.txt."""
-    max_train_sentences: int | None = None
+    data_subdir: str = "absa"
+    """Folder under the data root holding the split files."""
+    files: dict[str, str] | None = None
+    """File name of each split, keys train, dev, test; null = train.txt, dev.txt, test.txt."""
+    text_separator: str = "####"
+    """Separates the raw text from the tagged tokens on each line."""
+    tag_separator: str = "="
+    """Separates a token from its tag (split on its last occurrence)."""
+    outside_tag: str = "O"
+    """The source tag of tokens outside every aspect."""
+    span_tags: dict[str, str] | None = None
+    """Source tag -> span type; consecutive equal ones form a span; null = T-POS/NEG/NEU: POS/NEG/NEU."""
+    max_train_examples: int | None = None
     """Train on a fixed random subset of this many sentences (data seed 0); null = all."""
-    max_eval_sentences: int | None = None
+    max_eval_examples: int | None = None
     """Evaluate dev and test on fixed random subsets of this many sentences; null = all."""
 
     def __post_init__(self) -> None:
-        check_max_sentences("task.max_train_sentences", self.max_train_sentences)
-        check_max_sentences("task.max_eval_sentences", self.max_eval_sentences)
+        for key in ("name", "data_subdir", "text_separator", "tag_separator", "outside_tag"):
+            check_name(f"task.{key}", getattr(self, key))
+        self.files = check_files("task.files", self.files, "txt")
+        if self.span_tags is None:  # a default dict would merge with, not yield to, a YAML's map
+            self.span_tags = dict(DEFAULT_SPAN_TAGS)
+        if not isinstance(self.span_tags, dict) or not self.span_tags or not all(
+            isinstance(kind, str) and kind and not kind.split()[1:] and "-" not in kind
+            for kind in self.span_tags.values()
+        ):
+            raise ValueError(
+                f"task.span_tags must map source tags to span type names, got {self.span_tags!r}"
+            )
+        if self.outside_tag in self.span_tags:
+            raise ValueError(f"task.span_tags: {self.outside_tag!r} is task.outside_tag")
+        check_max_examples("task.max_train_examples", self.max_train_examples)
+        check_max_examples("task.max_eval_examples", self.max_eval_examples)
 
     @property
     def kind(self) -> str:
@@ -91,23 +94,44 @@ class Rest14AbsaTask:
     def metric(self) -> str:
         return "span_f1"
 
+    def _labels(self) -> list[str]:
+        """"O" and B-/I- of every span type, whether or not the data uses it."""
+        types = set(self.span_tags.values())
+        return ordered_labels({"O"} | {f"{p}-{t}" for t in types for p in "BI"})
+
     def load(self, data_root: Path | None) -> TaskData:
-        """Reads ``<data_root>/<data_subdir>/{train,dev,test}.txt``; there is no Hub fallback."""
-        if data_root is None:
-            # The Hub has several rest14 copies with different splits and tokenisation; silently
-            # picking one would make scores incomparable with the published ones.
-            raise ValueError(
-                f"task {self.name!r} has no canonical Hub dataset for this split: set "
-                f"HARNESS_DATA_DIR to a folder that contains {self.data_subdir}/ "
-                "(train.txt, dev.txt, test.txt in the BERT-E2E-ABSA format)"
-            )
-        folder = Path(data_root) / self.data_subdir
-        splits, data_hash = read_splits(folder, parse_absa_lines)
+        """Reads ``<data_root>/<data_subdir>/<files>``; there is no Hub fallback."""
+        folder = local_folder(self.name, data_root, self.data_subdir, self.files)
+        splits, data_hash = read_split_files(folder, self.files, self.parse_lines)
         return task_data(
-            splits,
-            list(ABSA_LABELS),
-            data_hash,
-            str(folder),
-            self.max_train_sentences,
-            self.max_eval_sentences,
-        )
+            splits, self._labels(), data_hash, str(folder), self.max_train_examples,
+            self.max_eval_examples,
+        )  # fmt: skip
+
+    def parse_lines(self, path: Path, lines: list[str]) -> list[LabeledSentence]:
+        """Sentences of one file, tags converted to BIO, blank lines skipped; ids are positions."""
+        known = {self.outside_tag, *self.span_tags}
+        sentences = []
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            _, separator, tagged = line.partition(self.text_separator)
+            if not separator:
+                raise DataFormatError(
+                    path, number, f"missing {self.text_separator!r} between text and tags"
+                )
+            words, tags = [], []
+            for item in tagged.split():
+                word, equals, tag = item.rpartition(self.tag_separator)
+                if not equals or not word:
+                    raise DataFormatError(path, number, f"item {item!r} is not word{self.tag_separator}TAG")
+                if tag not in known:
+                    expected = ", ".join(sorted(known))
+                    raise DataFormatError(path, number, f"unknown tag {tag!r} (expected {expected})")
+                words.append(word)
+                tags.append(tag)
+            if not words:
+                raise DataFormatError(path, number, f"no tagged tokens after {self.text_separator!r}")
+            bio = to_bio(tags, self.span_tags, self.outside_tag)
+            sentences.append(LabeledSentence(tuple(words), bio, str(len(sentences))))
+        return sentences

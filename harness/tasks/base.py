@@ -1,44 +1,60 @@
-"""What every sequence-labeling task produces, and the reading rules the task loaders share.
+"""What every task produces, and the reading rules the task readers share.
 
-A task reads its three splits into `LabeledSentence`s (one tag per word), names its label
-inventory, and fingerprints the bytes it read so a result record can say which data it saw.
-Malformed input fails loudly with a `DataFormatError` pointing at ``file:line``: a silently
-skipped line changes the benchmark without anyone noticing.
+A task reads its three splits into examples (`harness.tasks.examples`: labeled sentences, labeled
+texts, choice questions or prompt/target pairs), names its label inventory, and fingerprints the
+bytes it read so a result record can say which data it saw. Malformed input fails loudly with a
+`DataFormatError` pointing at ``file:line``: a silently skipped line changes the benchmark
+without anyone noticing.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar, Union
+
+from harness.tasks.examples import ChoiceQuestion, LabeledSentence, LabeledText, PromptTarget
 
 SPLITS = ("train", "dev", "test")
 
 DATA_SEED = 0
-"""Seed of the sentence subsets: fixed, so every run of a sweep sees the same data."""
+"""Seed of the example subsets: fixed, so every run of a sweep sees the same data."""
 
+Example = Union[LabeledSentence, LabeledText, ChoiceQuestion, PromptTarget]
+ExampleT = TypeVar("ExampleT")
 
-@dataclass(frozen=True)
-class LabeledSentence:
-    """One sentence as words, with one tag per word (IOB2 for span tasks, a plain tag for POS)."""
-
-    words: tuple[str, ...]
-    tags: tuple[str, ...]
-
-    def __post_init__(self) -> None:
-        if len(self.words) != len(self.tags):
-            raise ValueError(f"{len(self.words)} words but {len(self.tags)} tags")
+__all__ = [  # LabeledSentence is re-exported for code that still imports it from here
+    "DATA_SEED",
+    "SPLITS",
+    "DataFormatError",
+    "Example",
+    "LabeledSentence",
+    "TaskData",
+    "check_files",
+    "check_max_examples",
+    "check_name",
+    "hash_files",
+    "local_folder",
+    "ordered_labels",
+    "read_split_files",
+    "read_text_lines",
+    "subsample",
+    "task_data",
+]
 
 
 @dataclass
 class TaskData:
     """The three splits of a task, its label inventory, and where the data came from."""
 
-    train: list[LabeledSentence]
-    dev: list[LabeledSentence]
-    test: list[LabeledSentence]
-    labels: list[str]  # "O" first (where the tag scheme has it), then sorted
+    train: list[Example]
+    dev: list[Example]
+    test: list[Example]
+    # Tags or classes: "O" first for span tags, then sorted; label fields in their given order;
+    # empty for multiple choice and generation, whose answers are not a closed set.
+    labels: list[str]
     data_hash: str  # sha256 over the bytes of the files read (or over the Hub rows' content)
     source: str  # the folder read, or "hub:<dataset id>"
 
@@ -85,74 +101,119 @@ def hash_files(contents: Sequence[tuple[str, bytes]]) -> str:
 
 
 def subsample(
-    sentences: list[LabeledSentence], max_sentences: int | None, seed: int = DATA_SEED
-) -> list[LabeledSentence]:
-    """A deterministic random subset of ``max_sentences`` sentences, kept in file order.
+    examples: list[ExampleT], max_examples: int | None, seed: int = DATA_SEED
+) -> list[ExampleT]:
+    """A deterministic random subset of ``max_examples`` examples, kept in file order.
 
     Ranking by sha256(seed, index) rather than a library RNG keeps the subset identical across
     Python and numpy versions, and nests: the first 1,000 are also among the first 2,000. A random
     subset rather than the first N because CoNLL files are ordered by document, so the first N
     sentences would come from a handful of news stories.
     """
-    if max_sentences is None or max_sentences >= len(sentences):
-        return list(sentences)
+    if max_examples is None or max_examples >= len(examples):
+        return list(examples)
 
     def rank(index: int) -> bytes:
         return hashlib.sha256(f"{seed}:{index}".encode()).digest()
 
-    chosen = sorted(sorted(range(len(sentences)), key=rank)[:max_sentences])
-    return [sentences[i] for i in chosen]
+    chosen = sorted(sorted(range(len(examples)), key=rank)[:max_examples])
+    return [examples[i] for i in chosen]
 
 
-def ordered_labels(tags: Iterable[str]) -> list[str]:
+def ordered_labels(tags: Sequence[str] | set[str]) -> list[str]:
     """The label inventory: "O" first when present (so id 0 is "outside"), the rest sorted."""
     unique = set(tags)
     head = ["O"] if "O" in unique else []
     return head + sorted(unique - {"O"})
 
 
-def check_max_sentences(key: str, value: int | None) -> None:
-    """Schema check shared by the task dataclasses: None, or a positive number of sentences."""
+def check_max_examples(key: str, value: int | None) -> None:
+    """Schema check shared by the task dataclasses: None, or a positive number of examples."""
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise ValueError(f"{key} must be a positive integer or null (all sentences), got {value!r}")
+        raise ValueError(f"{key} must be a positive integer or null (all examples), got {value!r}")
 
 
-def read_splits(
-    folder: Path, parse: Callable[[Path, list[str]], list[LabeledSentence]]
-) -> tuple[dict[str, list[LabeledSentence]], str]:
-    """Reads ``<folder>/{train,dev,test}.txt`` with ``parse``; returns the splits and their hash."""
-    splits: dict[str, list[LabeledSentence]] = {}
+def check_name(key: str, value: object) -> None:
+    """A name, field or folder setting: a non-empty string."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{key} must be a non-empty string, got {value!r}")
+
+
+def check_files(key: str, files: object, extension: str) -> dict[str, str]:
+    """``files`` as given (null: ``<split>.<extension>``), checked to name exactly the 3 splits."""
+    if files is None:
+        return {split: f"{split}.{extension}" for split in SPLITS}
+    if (
+        not isinstance(files, Mapping)
+        or set(files) != set(SPLITS)
+        or not all(isinstance(name, str) and name.strip() for name in files.values())
+    ):
+        raise ValueError(
+            f"{key} must map each of train, dev, test to a file name in the task folder, "
+            f"got {files!r}"
+        )
+    return {split: files[split] for split in SPLITS}
+
+
+def local_folder(
+    task_name: str, data_root: Path | None, data_subdir: str, files: Mapping[str, str]
+) -> Path:
+    """``<data_root>/<data_subdir>``; a clear error when there is no data root or no such folder."""
+    listing = ", ".join(files[split] for split in SPLITS)
+    if data_root is None:
+        raise ValueError(
+            f"task {task_name!r} reads local files only: set HARNESS_DATA_DIR (paths.data_dir) "
+            f"to a folder that contains {data_subdir}/ ({listing})"
+        )
+    folder = Path(data_root) / data_subdir
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"{folder}: no such folder; task {task_name!r} reads {listing} from it "
+            f"(task.data_subdir={data_subdir!r} under the data root {data_root})"
+        )
+    return folder
+
+
+def read_split_files(
+    folder: Path,
+    files: Mapping[str, str],
+    parse: Callable[[Path, list[str]], list[ExampleT]],
+) -> tuple[dict[str, list[ExampleT]], str]:
+    """Reads each split's file in ``folder`` with ``parse``; returns the splits and their hash."""
+    splits: dict[str, list[ExampleT]] = {}
     contents: list[tuple[str, bytes]] = []
     for split in SPLITS:
-        path = folder / f"{split}.txt"
+        path = folder / files[split]
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: the {split} split is missing (expected {SPLITS})")
+            raise FileNotFoundError(
+                f"{path}: the {split} split is missing (task.files names {dict(files)})"
+            )
         lines, data = read_text_lines(path)
-        sentences = parse(path, lines)
-        if not sentences:
-            raise DataFormatError(path, 1, "the file holds no sentences")
-        splits[split] = sentences
-        contents.append((path.name, data))
+        examples = parse(path, lines)
+        if not examples:
+            raise DataFormatError(path, 1, "the file holds no examples")
+        splits[split] = examples
+        contents.append((files[split], data))
     return splits, hash_files(contents)
 
 
 def task_data(
-    splits: dict[str, list[LabeledSentence]],
+    splits: Mapping[str, list[Example]],
     labels: list[str],
     data_hash: str,
     source: str,
-    max_train_sentences: int | None,
-    max_eval_sentences: int | None,
+    max_train_examples: int | None,
+    max_eval_examples: int | None,
 ) -> TaskData:
     """Assembles `TaskData`, drawing the subsets after the labels were taken from the full data.
 
-    Labels come from all sentences, not the subset, so a model's head has the same classes
-    whatever ``max_train_sentences`` a sweep picks.
+    Labels come from all examples, not the subset, so a model's head has the same classes
+    whatever ``max_train_examples`` a sweep picks.
     """
     return TaskData(
-        train=subsample(splits["train"], max_train_sentences),
-        dev=subsample(splits["dev"], max_eval_sentences),
-        test=subsample(splits["test"], max_eval_sentences),
+        train=subsample(splits["train"], max_train_examples),
+        dev=subsample(splits["dev"], max_eval_examples),
+        test=subsample(splits["test"], max_eval_examples),
         labels=labels,
         data_hash=data_hash,
         source=source,

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.tasks.base import LabeledSentence
+from harness.tasks.examples import LabeledSentence
 
 IGNORE_INDEX = -100  # torch.nn.CrossEntropyLoss's default ignore_index
 TEMPLATE_VERSION = 1  # bump whenever the encoding below changes what it produces

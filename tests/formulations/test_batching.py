@@ -39,11 +39,11 @@ def test_ranks_get_disjoint_equal_shares():
 
 def test_pad_batch_fixed_width_and_fills():
     examples = [
-        {"input_ids": [5, 6], "labels": [1, -100], "word_index": [0, -1], "sentence_index": 3, "num_words": 1},
-        {"input_ids": [7], "labels": [2], "word_index": [0], "sentence_index": 4, "num_words": 1},
+        {"input_ids": [5, 6], "labels": [1, -100], "word_index": [0, -1], "index": 3, "num_words": 1},
+        {"input_ids": [7], "labels": [2], "word_index": [0], "index": 4, "num_words": 1},
     ]
     batch = pad_batch(examples, pad_token_id=0, pad_to=4)
     assert batch["input_ids"].tolist() == [[5, 6, 0, 0], [7, 0, 0, 0]]
     assert batch["labels"].tolist() == [[1, -100, -100, -100], [2, -100, -100, -100]]
     assert batch["attention_mask"].tolist() == [[1, 1, 0, 0], [1, 0, 0, 0]]
-    assert batch["sentence_index"].tolist() == [3, 4]
+    assert batch["index"].tolist() == [3, 4]

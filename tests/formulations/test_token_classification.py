@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from harness.formulations.batching import pad_batch
-from harness.formulations.token_classification import TokenClassifier, position_ids_from_mask
+from harness.formulations.lifecycle import position_ids_from_mask
+from harness.formulations.token_classification import TokenClassifier
+from harness.methods.lora import LoRA
 from harness.metrics import metric_for
 from tests.tiny_models import FAMILIES, tiny_backbone
 
@@ -15,13 +17,13 @@ def _classifier(family: str, attn: str = "sdpa") -> TokenClassifier:
     model, info = tiny_backbone(family, attn)
     torch.manual_seed(0)
     return TokenClassifier(
-        model, info.hidden_size, ["O", "B-PER", "I-PER"], metric_for("span_f1"), "span_f1", {}, lr=1e-3
+        model, info.hidden_size, ["O", "B-PER", "I-PER"], metric_for("span_f1"), "span_f1", LoRA(), lr=1e-3
     ).eval()
 
 
 def _example(ids: list[int]) -> dict:
     n = len(ids)
-    return {"input_ids": ids, "labels": [0] * n, "word_index": list(range(n)), "sentence_index": 0, "num_words": n}
+    return {"input_ids": ids, "labels": [0] * n, "word_index": list(range(n)), "index": 0, "num_words": n}
 
 
 @pytest.mark.parametrize("attn", ["sdpa", "eager"])

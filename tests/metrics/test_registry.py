@@ -6,19 +6,58 @@ import os
 
 import pytest
 
-from harness.metrics import METRICS, SpanF1, TokenAccuracy, metric_for
+from harness.metrics import (
+    METRICS,
+    ExactMatch,
+    MultiLabel,
+    MultipleChoice,
+    SingleLabel,
+    SpanF1,
+    TokenAccuracy,
+    metric_for,
+)
 
 GOLD = [["B-PER", "I-PER", "O"]]
 
+# One small valid input per registered metric: (compute kwargs, expected value of one key).
+# Every registered key must have one, so a new metric cannot skip the checks below.
+EXAMPLES = {
+    "exact_match": ({"predictions": ["Paris"], "references": [["paris"]]}, ("exact_match", 1.0)),
+    "multi_label": ({"predictions": [[1, 0]], "references": [[1, 0]]}, ("micro_f1", 1.0)),
+    "multiple_choice": (
+        {"predictions": [[-1.0, -2.0]], "references": [[1, 0]], "choice_lengths": [[1, 1]]},
+        ("acc", 1.0),
+    ),
+    "single_label": ({"predictions": [1, 0], "references": [1, 0]}, ("accuracy", 1.0)),
+    "span_f1": ({"predictions": GOLD, "references": GOLD}, ("span_f1", 1.0)),
+    "token_accuracy": ({"predictions": GOLD, "references": GOLD}, ("token_accuracy", 1.0)),
+}
+
 
 def test_registry_names_the_metric_classes():
-    assert METRICS == {"span_f1": SpanF1, "token_accuracy": TokenAccuracy}
-    assert isinstance(metric_for("span_f1"), SpanF1)
-    assert isinstance(metric_for("token_accuracy"), TokenAccuracy)
+    assert METRICS == {
+        "exact_match": ExactMatch,
+        "multi_label": MultiLabel,
+        "multiple_choice": MultipleChoice,
+        "single_label": SingleLabel,
+        "span_f1": SpanF1,
+        "token_accuracy": TokenAccuracy,
+    }
+    assert sorted(EXAMPLES) == sorted(METRICS)
+
+
+@pytest.mark.parametrize("name", sorted(METRICS))
+def test_every_key_instantiates_through_metric_for_and_scores_its_example(name):
+    metric = metric_for(name)
+    assert type(metric) is METRICS[name]
+    assert metric.keep_in_memory  # no cache files, no locks (see the last test)
+    inputs, (key, expected) = EXAMPLES[name]
+    assert metric.compute(**inputs)[key] == expected
 
 
 def test_unknown_metric_lists_the_allowed_names():
-    with pytest.raises(ValueError, match=r"unknown metric 'seqeval'; allowed: span_f1, token_accuracy"):
+    allowed = "exact_match, multi_label, multiple_choice, single_label, span_f1, token_accuracy"
+    with pytest.raises(ValueError, match=rf"unknown metric 'seqeval'; allowed: {allowed}"):
         metric_for("seqeval")
 
 
@@ -26,8 +65,8 @@ def test_works_offline_and_writes_nothing_into_the_working_directory(tmp_path, m
     assert os.environ.get("HF_HUB_OFFLINE") == "1"  # set by tests/conftest.py
     monkeypatch.chdir(tmp_path)
     for name in METRICS:
-        metric = metric_for(name)
-        metric.compute(predictions=GOLD, references=GOLD)
+        inputs, _ = EXAMPLES[name]
+        metric_for(name).compute(**inputs)
     assert list(tmp_path.iterdir()) == []
 
 

@@ -128,14 +128,14 @@ def test_layers_from_pattern(num_layers, group_size, pattern, expected):
         (
             8,
             "001",
-            r"method\.pattern .*30 layers in groups of 8 make 4 groups \(the last has 6 layers\), got '001' \(3 bits\)",
+            r"attention\.pattern .*30 layers in groups of 8 make 4 groups \(the last has 6 layers\), got '001' \(3 bits\)",
         ),
-        (8, "00110", r"method\.pattern .*make 4 groups.*got '00110' \(5 bits\)"),
-        (8, "00a1", r"method\.pattern may contain only '0' and '1', got '00a1'.*'a'"),
-        (8, "", r"method\.pattern .*4 groups.*got '' \(0 bits\)"),
-        (8, 11, r"method\.pattern must be a string.*got 11.*quote it in YAML"),
-        (0, "1", r"method\.group_size must be an integer >= 1, got 0"),
-        (-2, "1", r"method\.group_size must be an integer >= 1, got -2"),
+        (8, "00110", r"attention\.pattern .*make 4 groups.*got '00110' \(5 bits\)"),
+        (8, "00a1", r"attention\.pattern may contain only '0' and '1', got '00a1'.*'a'"),
+        (8, "", r"attention\.pattern .*4 groups.*got '' \(0 bits\)"),
+        (8, 11, r"attention\.pattern must be a string.*got 11.*quote it in YAML"),
+        (0, "1", r"attention\.group_size must be an integer >= 1, got 0"),
+        (-2, "1", r"attention\.group_size must be an integer >= 1, got -2"),
     ],
 )
 def test_layers_from_pattern_rejects_bad_config(group_size, pattern, message):
@@ -146,9 +146,9 @@ def test_layers_from_pattern_rejects_bad_config(group_size, pattern, message):
 def test_validate_layers():
     assert validate_layers(4, [3, 1, 1]) == [1, 3]
     assert validate_layers(4, []) == []
-    with pytest.raises(ValueError, match=r"method\.unmasked_layers .*\[-1, 4\] outside .*4 layers: allowed are 0\.\.3"):
+    with pytest.raises(ValueError, match=r"attention\.layers .*\[-1, 4\] outside .*4 layers: allowed are 0\.\.3"):
         validate_layers(4, [0, 4, -1])
-    with pytest.raises(ValueError, match=r"method\.unmasked_layers must hold integer"):
+    with pytest.raises(ValueError, match=r"attention\.layers must hold integer"):
         validate_layers(4, ["1"])
 
 
@@ -360,7 +360,7 @@ def test_unsupported_family_raises():
 
 def test_out_of_range_layer_raises_before_hooking():
     model = tiny_model("llama", "sdpa")
-    with pytest.raises(ValueError, match=r"method\.unmasked_layers"):
+    with pytest.raises(ValueError, match=r"attention\.layers"):
         set_unmasked_layers(model, [1, NUM_LAYERS])
     assert unmasked_layers(model) == frozenset()
 

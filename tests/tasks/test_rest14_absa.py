@@ -1,4 +1,4 @@
-"""SemEval-2014 restaurants ABSA loader: real counts, BIO conversion, strict format errors."""
+"""The ABSA reader through rest14_absa.yaml: real counts, BIO conversion, strict format errors."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.tasks import DataFormatError, LabeledSentence, Rest14AbsaTask
+from harness.tasks import AbsaTask, DataFormatError, LabeledSentence
 from harness.tasks.absa import to_bio
 
 VALID = "Good food.####Good=O food=T-POS .=O\nBad staff####Bad=O staff=T-NEG\n"
@@ -23,8 +23,13 @@ def write_folder(root: Path, **overrides: str | bytes) -> Path:
 
 
 @pytest.fixture(scope="module")
-def real(data_root):
-    return Rest14AbsaTask().load(data_root)
+def rest14(conf_task):
+    return conf_task("rest14_absa")
+
+
+@pytest.fixture(scope="module")
+def real(rest14, data_root):
+    return rest14.load(data_root)
 
 
 def test_real_split_counts_and_labels(real):
@@ -37,7 +42,9 @@ def test_real_known_lines(real):
     assert real.train[0] == LabeledSentence(
         ("But", "the", "staff", "was", "so", "horrible", "to", "us", "."),
         ("O", "O", "B-NEG", "O", "O", "O", "O", "O", "O"),
+        "0",
     )
+    assert real.test[799].id == "799"
     # train.txt:794 "Less ==O More=O ...": the word is "=", split on the LAST "=".
     assert real.train[793].words[:3] == ("Less", "=", "More")
     # train.txt:831 "priced=T-NEU wine=T-POS": adjacent aspects of different polarity.
@@ -64,10 +71,10 @@ def test_bio_conversion():
     assert to_bio(source) == expected
 
 
-def test_subsets(data_root):
-    data = Rest14AbsaTask(max_train_sentences=100, max_eval_sentences=50).load(data_root)
+def test_subsets(data_root, conf_task):
+    data = conf_task("rest14_absa", max_train_examples=100, max_eval_examples=50).load(data_root)
     assert (len(data.train), len(data.dev), len(data.test)) == (100, 50, 50)
-    assert data.train == Rest14AbsaTask(max_train_sentences=100).load(data_root).train
+    assert data.train == conf_task("rest14_absa", max_train_examples=100).load(data_root).train
 
 
 MALFORMED = [
@@ -82,23 +89,65 @@ MALFORMED = [
 
 @pytest.mark.parametrize("case, text, line, message", MALFORMED, ids=[c[0] for c in MALFORMED])
 @pytest.mark.parametrize("split", ["train", "test"])
-def test_malformed_files_name_file_and_line(tmp_path, split, case, text, line, message):
+def test_malformed_files_name_file_and_line(tmp_path, rest14, split, case, text, line, message):
     root = write_folder(tmp_path, **{split: text})
     with pytest.raises(DataFormatError) as caught:
-        Rest14AbsaTask().load(root)
+        rest14.load(root)
     path = root / "rest14" / f"{split}.txt"
     assert str(caught.value).startswith(f"{path}:{line}: ")
     assert message in str(caught.value)
 
 
-def test_empty_file_and_bad_bytes(tmp_path):
-    with pytest.raises(DataFormatError, match=r"rest14/dev\.txt:1: the file holds no sentences"):
-        Rest14AbsaTask().load(write_folder(tmp_path / "a", dev=""))
+def test_empty_file_and_bad_bytes(tmp_path, rest14):
+    with pytest.raises(DataFormatError, match=r"rest14/dev\.txt:1: the file holds no examples"):
+        rest14.load(write_folder(tmp_path / "a", dev=""))
     bad = b"a####a=O\nb####b=O\nc\xc3####c=O\n"
     with pytest.raises(DataFormatError, match=r"rest14/train\.txt:3: not valid UTF-8"):
-        Rest14AbsaTask().load(write_folder(tmp_path / "b", train=bad))
+        rest14.load(write_folder(tmp_path / "b", train=bad))
 
 
-def test_no_data_root_says_how_to_fix_it():
+def test_no_data_root_says_how_to_fix_it(rest14):
     with pytest.raises(ValueError, match=r"HARNESS_DATA_DIR.*rest14/"):
-        Rest14AbsaTask().load(None)
+        rest14.load(None)
+
+
+def test_a_new_absa_data_set_is_one_yaml(tmp_path, yaml_task, write_files):
+    """Another separator, another tag set (BIO-less sentiment tags), another file naming."""
+    text = "Nice screen|||Nice/O screen/POSITIVE\n\nbattery life bad|||battery/NEGATIVE life/NEGATIVE bad/O\n"
+    write_files(tmp_path / "lap", {"train.tsv": text, "dev.tsv": text, "test.tsv": text})
+    task = yaml_task(
+        """
+        _target_: harness.tasks.absa.AbsaTask
+        name: laptops
+        data_subdir: lap
+        files: {train: train.tsv, dev: dev.tsv, test: test.tsv}
+        text_separator: "|||"
+        tag_separator: /
+        span_tags: {POSITIVE: POS, NEGATIVE: NEG}
+        """
+    )
+    assert isinstance(task, AbsaTask)
+    data = task.load(tmp_path)
+    assert data.train == [
+        LabeledSentence(("Nice", "screen"), ("O", "B-POS"), "0"),
+        LabeledSentence(("battery", "life", "bad"), ("B-NEG", "I-NEG", "O"), "1"),
+    ]
+    assert data.labels == ["O", "B-NEG", "B-POS", "I-NEG", "I-POS"]
+    with pytest.raises(DataFormatError, match=r"train\.tsv:3: unknown tag 'NEUTRAL'"):
+        write_files(tmp_path / "lap", {"train.tsv": "a|||a/O\n\nb|||b/NEUTRAL\n"})
+        task.load(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"span_tags": {}}, r"task\.span_tags must map"),
+        ({"span_tags": {"O": "POS"}}, r"task\.span_tags: 'O' is task\.outside_tag"),
+        ({"span_tags": {"T-POS": "B-POS"}}, r"task\.span_tags must map"),
+        ({"text_separator": ""}, r"task\.text_separator must be a non-empty string"),
+        ({"max_eval_examples": -1}, r"task\.max_eval_examples must be a positive integer"),
+    ],
+)
+def test_impossible_values_name_the_key(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        AbsaTask(**overrides)

@@ -7,7 +7,6 @@ import pytest
 
 from harness.tasks import (
     IGNORE_INDEX,
-    Conll2003Task,
     LabeledSentence,
     encode_sentences,
     tokenizer_fingerprint,
@@ -17,8 +16,8 @@ from harness.tasks import (
 
 
 @pytest.fixture(scope="module")
-def conll(data_root):
-    return Conll2003Task().load(data_root)
+def conll(data_root, conf_task):
+    return conf_task("conll2003_ner").load(data_root)
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +116,7 @@ def test_cache_hit_is_identical_and_every_input_changes_the_file(
     tmp_path, conll, label_to_id, smollm2_tokenizer, minilm_tokenizer
 ):
     sentences = conll.dev[:200]
-    key = {"data_hash": conll.data_hash, "split": "dev", "max_eval_sentences": 200}
+    key = {"data_hash": conll.data_hash, "split": "dev", "max_eval_examples": 200}
 
     def encode(tokenizer=smollm2_tokenizer, max_length=128, cache_key=key, labels=label_to_id):
         return encode_sentences(sentences, tokenizer, labels, max_length, tmp_path, cache_key)
@@ -191,3 +190,12 @@ def test_word_prefix_matches_running_text_for_each_tokenizer_family(
     tokens = tokenizer.convert_ids_to_tokens(encoded["input_ids"])
     assert tokens == ["▁EU", "▁rejects", "▁the", "▁cat"]
     assert encoded["input_ids"] == tokenizer("EU rejects the cat")["input_ids"]
+
+
+def test_example_ids_do_not_change_the_encoding_or_its_cache(tmp_path, smollm2_tokenizer):
+    labels = {"O": 0, "B-ORG": 1}
+    plain = [LabeledSentence(("EU", "rejects"), ("B-ORG", "O"))]
+    with_id = [LabeledSentence(("EU", "rejects"), ("B-ORG", "O"), "17")]
+    first = encode_sentences(plain, smollm2_tokenizer, labels, 16, tmp_path, {"k": 1})
+    second = encode_sentences(with_id, smollm2_tokenizer, labels, 16, tmp_path, {"k": 1})
+    assert second.from_cache and second.cache_path == first.cache_path

@@ -1,0 +1,199 @@
+"""Generation: the model writes the answer after a prompt (CLUTRR's relation, MQuAKE's entity).
+
+Training is next-token prediction on prompt + response with the loss on the response tokens only
+(``loss_on: response``, the usual supervised fine-tuning objective) or on every real token
+(``all``). Evaluation generates greedily in batches with left padding and the KV cache, and
+position ids counted over real tokens, so neither the padding side nor the batch an example lands
+in changes what it generates. Methods and tasks may constrain decoding through transformers'
+logits processors: a method's optional ``logits_processors(tokenizer)`` is passed to ``generate``.
+Answers are cut at the first line break and scored by normalised exact match against the target
+and its aliases.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import LogitsProcessorList
+
+from harness.formulations.lifecycle import FormulationModule, position_ids_from_mask
+from harness.formulations.prompting import (
+    LOSS_ON,
+    PromptFormat,
+    prompt_ids,
+    response_ids,
+    training_item,
+    truncate_prompt,
+)
+
+
+@dataclass
+class Generation:
+    """Prompt in, answer generated; loss on the response (or all tokens); exact match."""
+
+    name: str = "generation"
+    """Formulation name in records."""
+    prompt: PromptFormat = field(default_factory=PromptFormat)
+    """Instruction, chat template on/off, text between prompt and response."""
+    loss_on: str = "response"
+    """response: loss on the response tokens only; all: on every real token."""
+    max_new_tokens: int = 16
+    """Generation budget per answer."""
+    stop_at_newline: bool = True
+    """Cut the generated answer at its first line break."""
+
+    head = "lm"
+    task_kinds = ("generation",)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.prompt, dict):
+            self.prompt = PromptFormat(**self.prompt)
+        if self.loss_on not in LOSS_ON:
+            raise ValueError(f"formulation.loss_on: {self.loss_on!r} is not one of {list(LOSS_ON)}")
+        if self.max_new_tokens < 1:
+            raise ValueError(f"formulation.max_new_tokens: must be >= 1, got {self.max_new_tokens}")
+
+    def build(self, task, task_data, backbone, method, trainer_cfg, seed: int, cache_dir):
+        return build_generation(self, task, task_data, backbone, method, trainer_cfg, seed)
+
+
+def causal_lm_loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Mean next-token cross-entropy over the positions whose label is not ignored."""
+    logits = model(
+        input_ids=batch["input_ids"],
+        attention_mask=batch["attention_mask"],
+        position_ids=position_ids_from_mask(batch["attention_mask"]),
+    ).logits  # (B, T, V)
+    targets = batch["labels"][:, 1:]
+    keep = targets != -100
+    return nn.functional.cross_entropy(logits[:, :-1][keep].float(), targets[keep])
+
+
+@torch.no_grad()
+def generate_batch(
+    model: nn.Module, tokenizer, prompts: list[list[int]], max_new_tokens: int, logits_processors=None
+) -> list[list[int]]:
+    """Greedy continuations of token-id prompts, batched with left padding and the KV cache."""
+    width = max(len(p) for p in prompts)
+    pad = tokenizer.pad_token_id
+    input_ids = torch.tensor([[pad] * (width - len(p)) + list(p) for p in prompts])
+    attention_mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+    output = model.generate(
+        input_ids=input_ids.to(model.device),
+        attention_mask=attention_mask.to(model.device),
+        max_new_tokens=max_new_tokens,
+        do_sample=False,
+        num_beams=1,
+        use_cache=True,
+        pad_token_id=pad,
+        eos_token_id=tokenizer.eos_token_id,
+        logits_processor=LogitsProcessorList(logits_processors or []),
+        temperature=None,
+        top_p=None,
+        top_k=None,
+    )
+    new = output[:, width:].tolist()
+    result = []
+    for tokens in new:
+        if tokenizer.eos_token_id in tokens:
+            tokens = tokens[: tokens.index(tokenizer.eos_token_id)]
+        result.append([t for t in tokens if t != pad])
+    return result
+
+
+class Generator(FormulationModule):
+    def __init__(self, backbone, tokenizer, spec: Generation, metric, metric_name: str, method, examples) -> None:
+        super().__init__(backbone, method, metric_name, examples)
+        self.tokenizer, self.spec, self.metric = tokenizer, spec, metric
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return causal_lm_loss(self.backbone, batch)
+
+    def answer_text(self, tokens: list[int]) -> str:
+        text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+        if self.spec.stop_at_newline:
+            text = text.split("\n", 1)[0]
+        return text.strip()
+
+    def predict(self, batch: dict[str, Any]) -> list[tuple[int, Any, Any]]:
+        factory = getattr(self.method, "logits_processors", None)
+        processors = factory(self.tokenizer) if factory is not None else None
+        outputs = generate_batch(self.backbone, self.tokenizer, batch["prompt_ids"], self.spec.max_new_tokens, processors)
+        self.generated_in_last_batch = sum(len(o) for o in outputs)
+        return [(index, self.answer_text(tokens), len(tokens)) for index, tokens in zip(batch["index"].tolist(), outputs)]
+
+    def _references(self, split: str, index: int) -> list[str]:
+        example = self.examples[split][index]
+        return [example.target, *example.aliases]
+
+    def score(self, split: str, predictions: dict[int, tuple[Any, Any]]) -> dict[str, Any]:
+        indices = sorted(predictions)
+        return self.metric.compute(
+            predictions=[predictions[i][0] for i in indices], references=[self._references(split, i) for i in indices]
+        )
+
+    def row(self, split: str, index: int, prediction: Any, score: Any) -> dict[str, Any]:
+        example = self.examples[split][index]
+        return {
+            "id": self.example_id(split, index),
+            "gold": [example.target, *example.aliases],
+            "prediction": prediction,
+            "score": score,  # generated tokens
+        }
+
+
+def lm_collate(pad_id: int):
+    from harness.formulations.batching import pad_batch
+
+    def collate(examples: list[dict]) -> dict:
+        return pad_batch(examples, pad_id)
+
+    return collate
+
+
+def prompt_collate(examples: list[dict]) -> dict:
+    """Evaluation batches: prompts stay token lists (generation pads them on the left itself)."""
+    return {
+        "prompt_ids": [e["prompt_ids"] for e in examples],
+        "index": torch.tensor([e["index"] for e in examples]),
+        "num_tokens": sum(len(e["prompt_ids"]) for e in examples),  # for the throughput meter
+    }
+
+
+def build_generation(spec: Generation, task, task_data, backbone, method, trainer_cfg, seed: int):
+    from harness.formulations.datamodule import ExampleData
+    from harness.metrics import metric_for
+
+    tokenizer = backbone.tokenizer
+    splits = {"train": task_data.train, "dev": task_data.dev, "test": task_data.test}
+    items, lengths = {}, {}
+    for split, examples in splits.items():
+        if split == "train":
+            items[split] = [
+                training_item(
+                    prompt_ids(tokenizer, e.prompt, spec.prompt),
+                    response_ids(tokenizer, e.target, spec.prompt),
+                    trainer_cfg.max_length,
+                    spec.loss_on,
+                )
+                for e in examples
+            ]
+            lengths[split] = [len(i["input_ids"]) for i in items[split]]
+        else:
+            budget = trainer_cfg.max_length - spec.max_new_tokens
+            items[split] = [
+                {"prompt_ids": truncate_prompt(prompt_ids(tokenizer, e.prompt, spec.prompt), max(budget, 1))}
+                for e in examples
+            ]
+            lengths[split] = [len(i["prompt_ids"]) for i in items[split]]
+    data = ExampleData(
+        items, lengths, lm_collate(tokenizer.pad_token_id), prompt_collate,
+        batch_size=trainer_cfg.batch_size, eval_batch_size=trainer_cfg.eval_batch_size, seed=seed,
+        length_grouping=trainer_cfg.length_grouping, num_workers=trainer_cfg.num_workers,
+    )  # fmt: skip
+    module = Generator(backbone.model, tokenizer, spec, metric_for("exact_match"), task.metric, method, splits)
+    module.weight_decay, module.warmup_ratio = trainer_cfg.weight_decay, trainer_cfg.warmup_ratio
+    return module, data

@@ -1,0 +1,81 @@
+"""Running one stage of a method on a formulation module: fit with dev selection, hand on the
+selected weights, evaluate dev (and test after the last stage), and measure what it cost.
+
+A method with no stages (zero-shot, in-context learning) is one evaluation-only stage. Multi-stage
+methods (LoFiT) run `run_stage` once per stage; each stage ends with its dev-selected weights
+loaded, which is what the next stage's ``apply`` receives.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.config import TrainerConfig
+from harness.formulations.cost import PeakMemory, ThroughputMeter
+from harness.formulations.trainer import build_trainer, resume_checkpoint
+
+
+@dataclass
+class StageOutcome:
+    """What one stage cost and what it selected on dev (kept per stage in the record)."""
+
+    name: str
+    trained: bool
+    train_seconds: float = 0.0  # fit wall time less dev evaluations inside it
+    train_batch_seconds: float = 0.0  # time inside training batches (tokens/s is over this)
+    eval_seconds: float = 0.0
+    train_tokens: int = 0
+    eval_tokens: int = 0
+    eval_examples: int = 0
+    peak_memory_bytes: int = 0
+    peak_memory_kind: str = "rss"
+    resumed_from: str | None = None
+    dev: dict[str, Any] = field(default_factory=dict)
+    dev_history: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def run_stage(
+    name: str,
+    module,
+    data,
+    trainer_cfg: TrainerConfig,
+    stage_dir: Path,
+    monitor: str,
+    loggers: list,
+    train: bool,
+    evaluate_test: bool,
+) -> StageOutcome:
+    meter = ThroughputMeter()
+    trainer = build_trainer(trainer_cfg, stage_dir, monitor, loggers, [meter])
+    outcome = StageOutcome(name=name, trained=train)
+    with PeakMemory() as memory:
+        started = time.perf_counter()
+        if train:
+            resume = resume_checkpoint(stage_dir)  # an interrupted (killed) attempt left it
+            if resume is not None:
+                print(f"resuming stage {name} from {resume}")
+                outcome.resumed_from = str(resume)
+            trainer.fit(module, datamodule=data, ckpt_path=resume)
+            fit_seconds = time.perf_counter() - started
+            best = stage_dir / "checkpoints" / "best.ckpt"
+            if not trainer_cfg.fast_dev_run and best.is_file():
+                module.load_selected(best)  # the dev-selected weights: for test and the next stage
+            outcome.train_seconds = fit_seconds - meter.eval_seconds_during_fit
+        if not module.best_dev_scores:  # no dev evaluation happened inside fit (or no fit)
+            trainer.validate(module, datamodule=data, verbose=False)
+            module.best_dev_scores = module.scores.get("dev", {})
+            module.best_dev_predictions = module.predictions.get("dev", {})
+        if evaluate_test:
+            trainer.test(module, datamodule=data, verbose=False)  # once, with the selected weights
+    outcome.eval_seconds, outcome.train_batch_seconds = meter.eval_seconds, meter.train_seconds
+    outcome.train_tokens, outcome.eval_tokens, outcome.eval_examples = meter.train_tokens, meter.eval_tokens, meter.eval_examples
+    outcome.peak_memory_bytes, outcome.peak_memory_kind = memory.peak_bytes, memory.kind
+    outcome.dev = module.best_dev_scores
+    outcome.dev_history = list(module.dev_history)
+    return outcome
