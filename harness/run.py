@@ -99,7 +99,9 @@ def _train_and_evaluate(cfg: DictConfig, record: RunResult, paths: PathsConfig, 
                 labels=list(task_data.labels), artefact_dir=out_dir / "artefacts", previous=module,
             )  # fmt: skip
             backbone.model = method.apply(backbone.model, context)
+            previous = module
             module, data = formulation.build(task, task_data, backbone, method, trainer_cfg, record.seed, cache_dir)
+            module.continue_from(previous)
             last = number == len(stages) - 1
             outcome = run_stage(
                 stage, module, data, trainer_cfg, work_dir / stage, f"dev/{task.metric}", loggers,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import lightning as L
 import pytest
 
-import harness.run
+import harness.formulations.stages
 from harness.run import run
 from tests.composing import compose_config, quick_overrides
 
@@ -33,15 +33,15 @@ def test_killed_run_resumes_mid_epoch_and_matches(tmp_path, data_root, monkeypat
     reference = run(_config(tmp_path / "uninterrupted"))
     assert reference.status == "completed", reference.error
 
-    real_build_trainer = harness.run.build_trainer
+    real_build_trainer = harness.formulations.stages.build_trainer
 
     def build_with_kill(cfg, work_dir, monitor, loggers, callbacks):
         return real_build_trainer(cfg, work_dir, monitor, loggers, [*callbacks, _KillAt(step=10)])
 
-    monkeypatch.setattr(harness.run, "build_trainer", build_with_kill)
+    monkeypatch.setattr(harness.formulations.stages, "build_trainer", build_with_kill)
     with pytest.raises(SystemExit):
         run(_config(tmp_path / "interrupted"))  # 6 batches an epoch: killed in epoch 2, batch 5
-    monkeypatch.setattr(harness.run, "build_trainer", real_build_trainer)
+    monkeypatch.setattr(harness.formulations.stages, "build_trainer", real_build_trainer)
     run_dir = tmp_path / "interrupted" / "results" / "default" / reference.run_id
     assert not (run_dir / "result.json").exists()  # a kill leaves no record
     checkpoints = tmp_path / "interrupted" / "outputs" / "default" / reference.run_id / "train" / "checkpoints"

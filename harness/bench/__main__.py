@@ -1,12 +1,18 @@
-"""`python -m harness.bench overhead|padding|bidir [options]`; `--help` on each for its options."""
+"""`python -m harness.bench NAME [options]`, NAME one of BENCHMARKS; `--help` on each for its options."""
 
 from __future__ import annotations
 
 import sys
 
-from harness.bench import bidir, overhead, padding
+from harness.bench import bidir, generation, multiple_choice, overhead, padding
 
-BENCHMARKS = {"overhead": overhead.main, "padding": padding.main, "bidir": bidir.main}
+BENCHMARKS = {
+    "overhead": overhead.main,
+    "padding": padding.main,
+    "bidir": bidir.main,
+    "generation": generation.main,
+    "multiple_choice": multiple_choice.main,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,7 +19,7 @@ import time
 
 import torch
 
-from harness.bench.common import backbone_from_conf, header, method_from_conf, write_report
+from harness.bench.common import adapt, backbone_from_conf, header, method_from_conf, write_report
 
 SIDES = ("causal", "unmasked")
 
@@ -42,9 +42,9 @@ def _measure(side: str, model: str, batch_size: int, length: int, steps: int, wa
     torch.manual_seed(0)
     backbone = backbone_from_conf(model)
     method = method_from_conf("ls_unllama" if side == "unmasked" else "ls_llama")
-    adapted = method.apply(backbone.model, backbone.info)
+    adapted = adapt(backbone, method, "unmasked" if side == "unmasked" else "causal")
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    module = TokenClassifier(adapted, backbone.info.hidden_size, ["O"] * 9, metric_for("span_f1"), "span_f1", {}, lr=1e-4)
+    module = TokenClassifier(adapted, backbone.info.hidden_size, ["O"] * 9, metric_for("span_f1"), "span_f1", method, lr=1e-4)
     module = module.to(device).train()
     batch = {k: v.to(device) for k, v in _batch(batch_size, length).items()}
     optimizer = torch.optim.AdamW([p for p in module.parameters() if p.requires_grad], lr=1e-4)

@@ -27,6 +27,24 @@ def method_from_conf(method_name: str, **overrides):
     return instantiate_group(node, "method")
 
 
+def attention_from_conf(attention_name: str, **overrides):
+    node = OmegaConf.merge(OmegaConf.load(CONF / "attention" / f"{attention_name}.yaml"), overrides)
+    return instantiate_group(node, "attention")
+
+
+def adapt(backbone, method, attention_name: str = "causal", formulation: str = "token_classification"):
+    """The backbone's model with an attention choice and a method applied, as `run.py` does."""
+    from harness.methods.context import MethodContext
+
+    model = attention_from_conf(attention_name).apply(backbone.model, backbone.info)
+    return method.apply(model, MethodContext(info=backbone.info, formulation=formulation, tokenizer=backbone.tokenizer))
+
+
+def task_from_conf(task_name: str, **overrides):
+    node = OmegaConf.merge(OmegaConf.load(CONF / "task" / f"{task_name}.yaml"), overrides)
+    return instantiate_group(node, "task")
+
+
 def median_ms(seconds: list[float]) -> float:
     return 1000 * statistics.median(seconds)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import tempfile
 import time
 from pathlib import Path
@@ -19,9 +20,10 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from harness.bench.common import backbone_from_conf, header, median_ms, method_from_conf, write_report
+from harness.bench.common import adapt, backbone_from_conf, header, median_ms, method_from_conf, write_report
 from harness.config import LoggerConfig, TrainerConfig
-from harness.formulations.token_classification import TokenClassifier, position_ids_from_mask
+from harness.formulations.lifecycle import position_ids_from_mask
+from harness.formulations.token_classification import TokenClassifier
 from harness.formulations.trainer import build_loggers, build_trainer, close_loggers
 from harness.metrics import metric_for
 
@@ -56,9 +58,9 @@ def _batch(batch_size: int, length: int) -> dict:
 
 def _classifier(backbone, method) -> TokenClassifier:
     torch.manual_seed(0)
-    adapted = method.apply(copy.deepcopy(backbone.model), backbone.info)
+    adapted = adapt(dataclasses.replace(backbone, model=copy.deepcopy(backbone.model)), method)
     labels = ["O"] + [f"{p}-{t}" for t in ("PER", "LOC", "ORG", "MISC") for p in "BI"]
-    return TokenClassifier(adapted, backbone.info.hidden_size, labels, metric_for("span_f1"), "span_f1", {}, lr=method.lr)
+    return TokenClassifier(adapted, backbone.info.hidden_size, labels, metric_for("span_f1"), "span_f1", method, lr=method.lr)
 
 
 def hand_loop(backbone, method, batch: dict, steps: int) -> list[float]:

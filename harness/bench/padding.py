@@ -14,19 +14,18 @@ from pathlib import Path
 
 import lightning as L
 
-from harness.bench.common import backbone_from_conf, header, method_from_conf, write_report
+from harness.bench.common import adapt, backbone_from_conf, header, method_from_conf, task_from_conf, write_report
 from harness.config import TrainerConfig
 from harness.formulations.cost import ThroughputMeter
 from harness.formulations.token_classification import build_token_classification
 from harness.formulations.trainer import build_trainer
 from harness.models.backbone import default_cache_dir
-from harness.tasks.conll2003 import Conll2003Task
 
 
 def _tokens_per_second(backbone_name: str, task_data, task, dynamic: bool, steps: int, max_length: int) -> tuple[float, float]:
     backbone = backbone_from_conf(backbone_name)
     method = method_from_conf("lora")
-    backbone.model = method.apply(backbone.model, backbone.info)
+    backbone.model = adapt(backbone, method)
     trainer_cfg = TrainerConfig(
         max_steps=steps, batch_size=16, max_length=max_length, length_grouping=dynamic,
         pad_to_max_length=not dynamic, progress_bar=False, deterministic=False,
@@ -51,7 +50,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", default=None, help="also write the report to this file")
     args = parser.parse_args(argv)
 
-    task = Conll2003Task(max_train_sentences=args.train_sentences, max_eval_sentences=16)
+    task = task_from_conf("conll2003_ner", max_train_examples=args.train_sentences, max_eval_examples=16)
     task_data = task.load(Path(args.data_dir) if args.data_dir else None)
     fixed_tps, fixed_tokens = _tokens_per_second(args.model, task_data, task, False, args.steps, args.max_length)
     dynamic_tps, dynamic_tokens = _tokens_per_second(args.model, task_data, task, True, args.steps, args.max_length)

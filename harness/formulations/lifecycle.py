@@ -220,6 +220,15 @@ class FormulationModule(L.LightningModule):
             restore_rng_state(self._pending_rng)
             self._pending_rng = None
 
+    def continue_from(self, previous: "FormulationModule | None") -> None:
+        """A later stage keeps what the formulation trained in the previous one (its head): only the
+        backbone is the method's to change between stages."""
+        if previous is None:
+            return
+        own = {k: v for k, v in previous.state_dict().items() if not k.startswith("backbone.")}
+        mine = self.state_dict()
+        self.load_state_dict({k: v for k, v in own.items() if k in mine and mine[k].shape == v.shape}, strict=False)
+
     def load_selected(self, checkpoint_path) -> None:
         """Load a checkpoint's trainable tensors and dev selection into this module (the weights a
         stage hands to the next one)."""

@@ -70,7 +70,8 @@ def _token_log_probs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tenso
 @torch.no_grad()
 def score_choices_full(model: nn.Module, context: list[int], choices: list[list[int]], pad: int) -> list[float]:
     """Each choice scored as its own full (question + choice) sequence, in one batch."""
-    ids, mask = _right_pad([context + c for c in choices], pad)
+    device = next(model.parameters()).device
+    ids, mask = (t.to(device) for t in _right_pad([context + c for c in choices], pad))
     logits = model(input_ids=ids, attention_mask=mask, position_ids=position_ids_from_mask(mask)).logits
     log_probs = _token_log_probs(logits[:, :-1], ids[:, 1:])  # position t predicts token t+1
     scores = []
@@ -85,25 +86,28 @@ def score_choices_shared(
     model: nn.Module, contexts: list[list[int]], choices: list[list[list[int]]], pad: int, rows_per_forward: int
 ) -> list[list[float]]:
     """Summed log-likelihood of every choice, each question's prefix encoded once."""
+    device = next(model.parameters()).device
     width = max(len(c) for c in contexts)
-    ctx_ids = torch.tensor([[pad] * (width - len(c)) + c for c in contexts])  # left padding
-    ctx_mask = torch.tensor([[0] * (width - len(c)) + [1] * len(c) for c in contexts])
+    ctx_ids = torch.tensor([[pad] * (width - len(c)) + c for c in contexts], device=device)  # left padding
+    ctx_mask = torch.tensor([[0] * (width - len(c)) + [1] * len(c) for c in contexts], device=device)
     out = model(
         input_ids=ctx_ids, attention_mask=ctx_mask, position_ids=position_ids_from_mask(ctx_mask), use_cache=True
     )
     first_log_probs = out.logits[:, -1].float().log_softmax(-1)  # (Q, V): the first choice token
     cache = out.past_key_values
     rows = [(q, c) for q, question_choices in enumerate(choices) for c in range(len(question_choices))]
+    # Similar lengths share a forward: each chunk is padded to its longest choice.
+    rows.sort(key=lambda row: len(choices[row[0]][row[1]]))
     scores = [[0.0] * len(question_choices) for question_choices in choices]
     for start in range(0, len(rows), rows_per_forward):
         chunk = rows[start : start + rows_per_forward]
-        owners = torch.tensor([q for q, _ in chunk])
+        owners = torch.tensor([q for q, _ in chunk], device=device)
         tokens = [choices[q][c] for q, c in chunk]
-        ids, mask = _right_pad(tokens, pad)
+        ids, mask = (t.to(device) for t in _right_pad(tokens, pad))
         chunk_cache = copy.deepcopy(cache)
         chunk_cache.batch_select_indices(owners)
         lengths = ctx_mask[owners].sum(-1, keepdim=True)  # real context tokens per row
-        positions = lengths + torch.arange(ids.shape[1]).unsqueeze(0)  # (R, L)
+        positions = lengths + torch.arange(ids.shape[1], device=device).unsqueeze(0)  # (R, L)
         logits = model(
             input_ids=ids,
             attention_mask=torch.cat([ctx_mask[owners], mask], dim=1),

@@ -21,6 +21,8 @@ p-value when there are at least two pairs.
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -215,12 +217,27 @@ def _mark_selected(board: list[Group]) -> None:
         select_on_dev(variants).selected = True
 
 
+# Metrics reported beside a task's primary one, each on its own leaderboard (and selected on its own
+# dev score): TruthfulQA is read as MC1 and MC2 together, multi-label tasks as macro- and micro-F1.
+SECONDARY_METRICS = {"mc1": ("mc2",), "macro_f1": ("micro_f1",)}
+
+
+def metric_views(result: RunResult) -> list[RunResult]:
+    """The record as seen by each leaderboard it belongs to: its primary metric, then secondaries."""
+    views = [result]
+    for metric in SECONDARY_METRICS.get(result.primary_metric, ()):
+        if metric in (result.metrics.get("dev") or {}):
+            views.append(dataclasses.replace(result, primary_metric=metric))
+    return views
+
+
 def build_leaderboards(
     results: list[RunResult], reference: str | None = None, statistics: Statistics = Statistics()
 ) -> tuple[list[Leaderboard], list[str]]:
     """Group completed, scored records into one leaderboard per (task, metric, evaluation set);
     returns notes too."""
     notes: list[str] = []
+    results = [view for result in results for view in metric_views(result)]
     buckets: dict[tuple, list[RunResult]] = {}
     configs: dict[tuple, dict[str, dict[str, Any]]] = {}  # (task, metric, model, method) -> variant configs
     eval_configs: dict[tuple, dict[str, dict[str, Any]]] = {}  # (task, metric) -> evaluation-set configs

@@ -10,9 +10,10 @@
   official ``truthfulqa/models.py``.
 
 TruthfulQA's answers need one normalisation to match its official evaluation: its
-``utilities.split_multi_answer`` and ``format_best`` split on ``;``, strip, drop empty answers
-(a trailing ``; `` occurs in the CSV) and end every answer with a period (most lack one), so the
-scored strings are full sentences; ``close_answers: true`` does the same. Duplicates are kept as
+``utilities.split_multi_answer`` and ``format_best`` split on ``;`` (not ``; ``: one answer list
+ends in a bare ``;``), strip, drop empty answers (a trailing ``; `` occurs too) and end every
+answer with a period (most lack one), so the scored strings are full sentences;
+``answer_separator: ";"`` with ``close_answers: true`` does the same. Duplicates are kept as
 the official code keeps them: fold 0 repeats an answer within a list in 3 questions and lists
 "Unknown." as both correct and incorrect in 2, and dropping them would shift MC2 away from the
 published figures.
@@ -148,9 +149,10 @@ class ChoiceTask:
         return choices, tuple(i == answer for i in range(len(choices))), answer
 
     def _answer_lists(self, record: Record) -> tuple[tuple[str, ...], tuple[bool, ...], int]:
-        best = self._close(text_field(record, self.best_field).strip())
+        best = text_field(record, self.best_field).strip()
         if not best:
             raise record.error(f"has an empty best answer ({self.best_field!r})")
+        best = self._close(best)
         correct = self._answers(record, self.correct_field)
         incorrect = self._answers(record, self.incorrect_field)
         if not incorrect:

@@ -162,40 +162,64 @@ class ColumnTask:
         for key in ("name", "data_subdir", "word_column", "tag_column"):
             check_name(f"task.{key}", getattr(self, key))
         self.files = check_files("task.files", self.files, "txt")
-        if (
-            not isinstance(self.columns, list)
-            or len(self.columns) < 2
-            or len(set(self.columns)) != len(self.columns)
-            or not all(isinstance(c, str) and c.strip() and not c.split()[1:] for c in self.columns)
-        ):
-            raise ValueError(f"task.columns must be 2 or more distinct names, got {self.columns!r}")
-        for key in ("word_column", "tag_column"):
-            if getattr(self, key) not in self.columns:
-                raise ValueError(f"task.{key}: {getattr(self, key)!r} is not one of task.columns {self.columns}")
-        if self.word_column == self.tag_column:
-            raise ValueError("task.tag_column must differ from task.word_column")
-        if self.tag_scheme not in TAG_SCHEMES:
-            raise ValueError(f"task.tag_scheme must be one of {TAG_SCHEMES}, got {self.tag_scheme!r}")
-        if self.tag_types is not None:
-            if self.tag_scheme == "plain":
-                raise ValueError("task.tag_types: only span schemes (iob1, iob2, bioes) have types")
-            if not self.tag_types or not all(isinstance(t, str) and t and "-" not in t for t in self.tag_types):
-                raise ValueError(f"task.tag_types must be a non-empty list of type names, got {self.tag_types!r}")
-        for column, scheme in self.check_columns.items():
-            if column not in self.columns or column == self.word_column:
-                raise ValueError(f"task.check_columns: {column!r} is not a tag column of task.columns {self.columns}")
-            if scheme not in TAG_SCHEMES:
-                raise ValueError(f"task.check_columns.{column} must be one of {TAG_SCHEMES}, got {scheme!r}")
-            if column == self.tag_column and scheme != self.tag_scheme:
-                raise ValueError(f"task.check_columns.{column}: {scheme!r} disagrees with task.tag_scheme {self.tag_scheme!r}")
+        self._check_columns()
+        self._check_tags()
         if self.document_separator is not None:
             check_name("task.document_separator", self.document_separator)
         if self.hub_dataset is not None:
             check_name("task.hub_dataset", self.hub_dataset)
         if set(self.hub_splits) != set(SPLITS):
-            raise ValueError(f"task.hub_splits must map each of train, dev, test, got {self.hub_splits!r}")
+            raise ValueError(
+                f"task.hub_splits must map each of train, dev, test, got {self.hub_splits!r}"
+            )
         check_max_examples("task.max_train_examples", self.max_train_examples)
         check_max_examples("task.max_eval_examples", self.max_eval_examples)
+
+    def _check_columns(self) -> None:
+        names = self.columns
+        if (
+            not isinstance(names, list)
+            or len(names) < 2
+            or len(set(names)) != len(names)
+            or not all(isinstance(c, str) and c.strip() and len(c.split()) == 1 for c in names)
+        ):
+            raise ValueError(f"task.columns must be 2 or more distinct names, got {names!r}")
+        for key in ("word_column", "tag_column"):
+            if getattr(self, key) not in names:
+                raise ValueError(
+                    f"task.{key}: {getattr(self, key)!r} is not one of task.columns {names}"
+                )
+        if self.word_column == self.tag_column:
+            raise ValueError("task.tag_column must differ from task.word_column")
+
+    def _check_tags(self) -> None:
+        if self.tag_scheme not in TAG_SCHEMES:
+            raise ValueError(
+                f"task.tag_scheme must be one of {TAG_SCHEMES}, got {self.tag_scheme!r}"
+            )
+        types = self.tag_types
+        if types is not None:
+            if self.tag_scheme == "plain":
+                raise ValueError("task.tag_types: only span schemes (iob1, iob2, bioes) have types")
+            if not types or not all(isinstance(t, str) and t and "-" not in t for t in types):
+                raise ValueError(
+                    f"task.tag_types must be a non-empty list of type names, got {types!r}"
+                )
+        for column, scheme in self.check_columns.items():
+            if column not in self.columns or column == self.word_column:
+                raise ValueError(
+                    f"task.check_columns: {column!r} is not a tag column of task.columns "
+                    f"{self.columns}"
+                )
+            if scheme not in TAG_SCHEMES:
+                raise ValueError(
+                    f"task.check_columns.{column} must be one of {TAG_SCHEMES}, got {scheme!r}"
+                )
+            if column == self.tag_column and scheme != self.tag_scheme:
+                raise ValueError(
+                    f"task.check_columns.{column}: {scheme!r} disagrees with task.tag_scheme "
+                    f"{self.tag_scheme!r}"
+                )
 
     @property
     def kind(self) -> str:
@@ -230,7 +254,7 @@ class ColumnTask:
         tags = {tag for sentence in sentences for tag in sentence.tags}
         if self.tag_scheme == "plain":
             return ordered_labels(tags)
-        types = set(self.tag_types) if self.tag_types is not None else {t[2:] for t in tags if t != "O"}
+        types = {t[2:] for t in tags if t != "O"} if self.tag_types is None else set(self.tag_types)
         return ordered_labels({"O"} | {f"{p}-{t}" for t in types for p in "BI"})
 
     def _checks(self) -> dict[str, str]:
@@ -297,11 +321,11 @@ class ColumnTask:
             hub_split = self.hub_splits[split]
             rows = dataset[hub_split]
             where = f"{self.hub_dataset}[{hub_split}]"
-            missing = [f"{c}_tags" for c in tag_columns if f"{c}_tags" not in rows.features]
-            if missing or "tokens" not in rows.features:
+            wanted = ["tokens"] + [f"{c}_tags" for c in tag_columns]
+            if any(name not in rows.features for name in wanted):
                 raise ValueError(
-                    f"{where}: expected the features tokens and {', '.join(f'{c}_tags' for c in tag_columns)} "
-                    f"(task.columns), found {', '.join(rows.features)}"
+                    f"{where}: expected the features {', '.join(wanted)} (from task.columns), "
+                    f"found {', '.join(rows.features)}"
                 )
             names = {c: rows.features[f"{c}_tags"].feature.names for c in tag_columns}
             row_ids = rows["id"] if "id" in rows.features else [str(i) for i in range(len(rows))]

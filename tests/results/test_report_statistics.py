@@ -241,3 +241,18 @@ def test_a_model_without_reference_runs_is_paired_with_the_reference_on_the_othe
     (board,), _ = build_leaderboards(records, reference="lora")
     (encoder,) = [g for g in board.groups if g.model == "minilm"]
     assert encoder.comparison.n_pairs == 0 and encoder.comparison.note == "no reference runs on this model"
+
+
+def test_truthfulqa_is_read_as_mc1_and_mc2_boards(make_record):
+    records = []
+    for seed, (mc1, mc2) in enumerate([(0.25, 0.40), (0.30, 0.45), (0.35, 0.50)], start=1):
+        record = make_record("lora", seed, None, None, task="truthfulqa_mc")
+        record.primary_metric = "mc1"
+        record.metrics = {split: {"mc1": mc1, "mc2": mc2, "acc": 0.5} for split in ("dev", "test")}
+        records.append(record)
+    boards, _ = build_leaderboards(records)
+    by_metric = {board.metric: board for board in boards}
+    assert set(by_metric) == {"mc1", "mc2"}
+    assert by_metric["mc1"].groups[0].test.mean == pytest.approx(0.30)
+    assert by_metric["mc2"].groups[0].test.mean == pytest.approx(0.45)
+    assert all(r.primary_metric == "mc1" for r in records)  # the records themselves are untouched
