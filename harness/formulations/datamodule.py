@@ -53,6 +53,15 @@ class ExampleData(L.LightningDataModule):
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.seed, self.length_grouping, self.num_workers = seed, length_grouping, num_workers
 
+    @classmethod
+    def for_trainer(cls, splits, lengths, train_collate: Collate, eval_collate: Collate, trainer_cfg, seed: int):
+        """Batch sizes, length grouping and workers from the trainer config."""
+        return cls(
+            splits, lengths, train_collate, eval_collate,
+            batch_size=trainer_cfg.batch_size, eval_batch_size=trainer_cfg.eval_batch_size, seed=seed,
+            length_grouping=trainer_cfg.length_grouping, num_workers=trainer_cfg.num_workers,
+        )  # fmt: skip
+
     def _loader(self, split: str, train: bool) -> DataLoader:
         dataset = self.splits[split]
         sampler_class = LengthGroupedBatchSampler if self.length_grouping else RandomBatchSampler

@@ -189,11 +189,7 @@ def build_generation(spec: Generation, task, task_data, backbone, method, traine
                 for e in examples
             ]
             lengths[split] = [len(i["prompt_ids"]) for i in items[split]]
-    data = ExampleData(
-        items, lengths, lm_collate(tokenizer.pad_token_id), prompt_collate,
-        batch_size=trainer_cfg.batch_size, eval_batch_size=trainer_cfg.eval_batch_size, seed=seed,
-        length_grouping=trainer_cfg.length_grouping, num_workers=trainer_cfg.num_workers,
-    )  # fmt: skip
+    data = ExampleData.for_trainer(items, lengths, lm_collate(tokenizer.pad_token_id), prompt_collate, trainer_cfg, seed)
     module = Generator(backbone.model, tokenizer, spec, metric_for("exact_match"), task.metric, method, splits)
     module.weight_decay, module.warmup_ratio = trainer_cfg.weight_decay, trainer_cfg.warmup_ratio
     return module, data

@@ -201,11 +201,7 @@ def build_multiple_choice(spec: MultipleChoice, task, task_data, backbone, metho
                 context = context[-max(trainer_cfg.max_length - longest, 1) :]  # keep the question's end
                 items[split].append({"context_ids": context, "choice_ids": choice_ids})
             lengths[split] = [len(i["context_ids"]) + sum(map(len, i["choice_ids"])) for i in items[split]]
-    data = ExampleData(
-        items, lengths, lm_collate(tokenizer.pad_token_id), choice_collate,
-        batch_size=trainer_cfg.batch_size, eval_batch_size=trainer_cfg.eval_batch_size, seed=seed,
-        length_grouping=trainer_cfg.length_grouping, num_workers=trainer_cfg.num_workers,
-    )  # fmt: skip
+    data = ExampleData.for_trainer(items, lengths, lm_collate(tokenizer.pad_token_id), choice_collate, trainer_cfg, seed)
     module = ChoiceScorer(backbone.model, tokenizer, spec, metric_for("multiple_choice"), task.metric, method, splits)
     module.weight_decay, module.warmup_ratio = trainer_cfg.weight_decay, trainer_cfg.warmup_ratio
     return module, data

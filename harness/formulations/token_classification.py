@@ -127,11 +127,7 @@ def build_token_classification(task, task_data, backbone, method, trainer_cfg, s
     def collate(examples: list[dict]) -> dict:
         return pad_batch(examples, pad_id, pad_to)
 
-    data = ExampleData(
-        items, lengths, collate, collate,
-        batch_size=trainer_cfg.batch_size, eval_batch_size=trainer_cfg.eval_batch_size, seed=seed,
-        length_grouping=trainer_cfg.length_grouping, num_workers=trainer_cfg.num_workers,
-    )  # fmt: skip
+    data = ExampleData.for_trainer(items, lengths, collate, collate, trainer_cfg, seed)
     module = TokenClassifier(
         backbone=backbone.model,
         hidden_size=backbone.info.hidden_size,
