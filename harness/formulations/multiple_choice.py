@@ -94,7 +94,7 @@ def score_choices_shared(
         input_ids=ctx_ids, attention_mask=ctx_mask, position_ids=position_ids_from_mask(ctx_mask), use_cache=True
     )
     first_log_probs = out.logits[:, -1].float().log_softmax(-1)  # (Q, V): the first choice token
-    cache = out.past_key_values
+    cache = out.cache  # transformers >= 5.2x names the KV cache `cache` (past_key_values is deprecated)
     rows = [(q, c) for q, question_choices in enumerate(choices) for c in range(len(question_choices))]
     # Similar lengths share a forward: each chunk is padded to its longest choice.
     rows.sort(key=lambda row: len(choices[row[0]][row[1]]))
@@ -112,7 +112,7 @@ def score_choices_shared(
             input_ids=ids,
             attention_mask=torch.cat([ctx_mask[owners], mask], dim=1),
             position_ids=positions,
-            past_key_values=chunk_cache,
+            cache=chunk_cache,
             use_cache=True,
         ).logits  # (R, L, V)
         later = _token_log_probs(logits[:, :-1], ids[:, 1:])  # tokens 1.. of each choice

@@ -90,3 +90,15 @@ def test_impossible_combination_fails_before_weights_load(tmp_path, data_root):
     cfg = compose_config([*quick_overrides(tmp_path), "task=clutrr", "method=lora", "attention=unmasked"])
     result = run(cfg)
     assert "attention=unmasked: unmasked layers cannot pose formulation 'generation'" in result.error["message"]
+
+
+@pytest.mark.parametrize("task", sorted(p.stem for p in (CONF / "task").glob("*.yaml")))
+def test_each_task_yaml_names_its_kinds_default_formulation(task):
+    from harness.config import instantiate_group
+    from harness.formulations.registry import default_formulation
+
+    cfg = compose_config([f"task={task}"])
+    kind = instantiate_group(cfg.task, "task").kind
+    assert cfg.formulation.name == default_formulation(kind)
+    formulation = instantiate_group(cfg.formulation, "formulation")
+    assert kind in formulation.task_kinds
