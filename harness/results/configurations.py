@@ -47,21 +47,23 @@ def config_hash(config: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:8]
 
 
-# Budgets: compared, not a different test (the key was named max_train_sentences before tasks of
-# every kind counted examples; records of both names stay readable).
-TRAINING_ONLY_TASK_KEYS = frozenset({"max_train_examples", "max_train_sentences"})
+# What decides which dev/test examples a record was scored on: the data it read (its hash) and the
+# evaluation subset (named max_eval_sentences before every task kind counted examples). How the
+# task is read (reader class, column layout, prompt template) is part of a variant, not of the
+# evaluation set, so records from before and after the task readers changed share a board.
+EVALUATION_SUBSET_KEYS = ("max_eval_examples", "max_eval_sentences")
 
 
 def evaluation_config(result: RunResult) -> dict[str, Any]:
-    """The task config that decides which dev/test examples are scored (everything but training keys;
-    None, e.g. no subset limit, is left out as in `experiment_config`)."""
+    """The evaluation set of a record: its data hash and evaluation subset size (None = all, left
+    out as in `experiment_config`)."""
     task = result.config.get("task")
-    if not isinstance(task, dict):
-        return {}
-    return {
-        key: value for key, value in flatten(task).items()
-        if value is not None and key.split(".")[0] not in TRAINING_ONLY_TASK_KEYS
-    }
+    task = task if isinstance(task, dict) else {}
+    config: dict[str, Any] = {"data": result.data_hash[:12]} if result.data_hash else {}
+    subset = next((task[key] for key in EVALUATION_SUBSET_KEYS if task.get(key) is not None), None)
+    if subset is not None:
+        config["max_eval_examples"] = subset
+    return config
 
 
 def variant_labels(configs: dict[str, dict[str, Any]], unset: str = "(unset)") -> dict[str, str]:

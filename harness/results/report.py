@@ -41,6 +41,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples (default 10000)")
     parser.add_argument("--confidence", type=float, default=0.95, help="interval coverage (default 0.95)")
     parser.add_argument("--no-plots", action="store_true", help="skip the Pareto plots")
+    parser.add_argument("--exclude", type=Path, action="append", default=[], metavar="FOLDER",
+                        help="a folder of records to leave out (e.g. a reproduction check); repeatable")
     args = parser.parse_args(argv)
     if not args.results_dir.is_dir():
         parser.error(f"RESULTS_DIR {args.results_dir} is not a folder")
@@ -51,9 +53,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def watch(results_dir: Path, out: Path, expected: int | None, every: float) -> None:
+def watch(results_dir: Path, out: Path, expected: int | None, every: float, exclude: list[Path] = ()) -> None:
     while True:
-        state = progress(collect(results_dir, exclude=[out]), expected)
+        state = progress(collect(results_dir, exclude=[out, *exclude]), expected)
         print(f"[{datetime.now():%H:%M:%S}] {progress_line(state)}", flush=True)
         if expected is None or state.complete:
             return
@@ -61,9 +63,10 @@ def watch(results_dir: Path, out: Path, expected: int | None, every: float) -> N
 
 
 def write_report(results_dir: Path, out: Path, reference: str | None, statistics: Statistics,
-                 expected: int | None = None, plots: bool = True) -> tuple[list[Path], str]:
-    """Write every table, plot and the HTML page; returns the files written and the progress line."""
-    collection = collect(results_dir, exclude=[out])
+                 expected: int | None = None, plots: bool = True, exclude: list[Path] = ()) -> tuple[list[Path], str]:
+    """Write every table, plot and the HTML page; returns the files written and the progress line.
+    ``exclude``: folders of records to leave out (the report's own folder always is)."""
+    collection = collect(results_dir, exclude=[out, *exclude])
     leaderboards, notes = build_leaderboards(collection.completed, reference, statistics)
     notes = collection.notes + notes
     written = write_tables(leaderboards, collection.unfinished, notes, out, statistics)
@@ -84,11 +87,13 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out if args.out is not None else args.results_dir / "report"
     try:
         if args.watch is not None:
-            watch(args.results_dir, out, args.expected, args.watch)
+            watch(args.results_dir, out, args.expected, args.watch, args.exclude)
     except KeyboardInterrupt:
         return 130
     statistics = Statistics(confidence=args.confidence, resamples=args.resamples)
-    written, line = write_report(args.results_dir, out, args.reference, statistics, args.expected, not args.no_plots)
+    written, line = write_report(
+        args.results_dir, out, args.reference, statistics, args.expected, not args.no_plots, args.exclude
+    )
     if args.watch is None:
         print(line)
     print(f"wrote {len(written)} files to {out} (open {out / 'report.html'})")

@@ -210,13 +210,27 @@ def test_runs_scored_on_different_evaluation_sets_are_never_ranked_together(make
     records = [record("lora", s, 0.80, None) for s in (1, 2)] + [record("full", s, 0.85, None, 1000) for s in (1, 2)]
     records += [record("bidir", s, 0.90, 1000) for s in (1, 2)]
     boards = {b.eval_set: b for b in build_leaderboards(records, reference="lora")[0]}
-    assert set(boards) == {"max_eval_sentences=all", "max_eval_sentences=1000"}
-    full_set, subset = boards["max_eval_sentences=all"], boards["max_eval_sentences=1000"]
+    assert set(boards) == {"max_eval_examples=all", "max_eval_examples=1000"}
+    full_set, subset = boards["max_eval_examples=all"], boards["max_eval_examples=1000"]
     assert {g.method for g in full_set.groups} == {"lora", "full"}
     assert [g.method for g in subset.groups] == ["bidir"]
     (bidir,) = subset.groups
     assert bidir.best and bidir.comparison.n_pairs == 0  # no lora on this evaluation set to pair with
-    assert "conll2003 — span_f1 — max_eval_sentences=1000" == subset.title
+    assert "conll2003 — span_f1 — max_eval_examples=1000" == subset.title
+
+
+def test_records_before_and_after_the_task_readers_share_an_evaluation_set(make_record):
+    # Same data (hash) and subset, read by the old Conll2003Task and by the new ColumnTask: one board.
+    old = make_record("lora", 1, 0.80, 0.5)
+    old.config["task"] = {"_target_": "harness.tasks.conll2003.Conll2003Task", "column": "ner", "max_eval_sentences": 1000}
+    new = make_record("lora", 2, 0.82, 0.5)
+    new.config["task"] = {"_target_": "harness.tasks.columns.ColumnTask", "tag_column": "ner", "max_eval_examples": 1000}
+    other_data = make_record("lora", 3, 0.84, 0.5)
+    other_data.config["task"] = dict(new.config["task"])
+    for record, data in ((old, "a" * 64), (new, "a" * 64), (other_data, "b" * 64)):
+        record.data_hash = data
+    boards = build_leaderboards([old, new, other_data])[0]
+    assert sorted(len([r for g in b.groups for r in g.runs]) for b in boards) == [1, 2]
 
 
 def test_a_key_added_later_with_value_none_does_not_split_a_configuration(make_record):
