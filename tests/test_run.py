@@ -49,7 +49,7 @@ def test_tiny_run_writes_a_complete_record(tmp_path, data_root):
     lines = (path.parent / "predictions.jsonl").read_text().splitlines()
     rows = [json.loads(line) for line in lines]
     assert [r["split"] for r in rows].count("dev") == 32 and [r["split"] for r in rows].count("test") == 32
-    assert all(len(r["gold"]) == len(r["prediction"]) == len(r["words"]) for r in rows)
+    assert all(len(r["gold"]) == len(r["prediction"]) for r in rows)
     assert on_disk["config"]["task"]["max_train_examples"] == 48
     # Only trainable tensors are checkpointed (LoRA + head), not the frozen backbone.
     checkpoint = tmp_path / "outputs" / "default" / result.run_id / "train" / "checkpoints" / "best.ckpt"
@@ -112,7 +112,7 @@ def test_wandb_offline_run_files_land_in_the_run_directory(tmp_path, data_root):
     tables = list(runs[0].rglob("predictions_*.table.json"))
     assert tables, "no per-example predictions table in the W&B run"
     table = json.loads(tables[0].read_text())
-    assert table["columns"] == ["id", "words", "gold", "prediction", "score"]
+    assert table["columns"] == ["id", "gold", "prediction", "score"]
     assert len(table["data"]) == 16
 
 

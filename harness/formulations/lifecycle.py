@@ -232,7 +232,7 @@ class FormulationModule(L.LightningModule):
     def load_selected(self, checkpoint_path) -> None:
         """Load a checkpoint's trainable tensors and dev selection into this module (the weights a
         stage hands to the next one)."""
-        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
         self.load_state_dict(checkpoint["state_dict"], strict=False)
         self.load_selection_state(checkpoint.get("harness_selection", {}))
 

@@ -44,7 +44,7 @@ def test_two_stages_sum_cost_hand_on_selected_weights_and_test_once(tmp_path, da
     assert result.artefacts == ["artefacts/select.json", "artefacts/train.json"]
     handed_on = json.loads((out / "artefacts" / "train.json").read_text())["select_weight_sum"]
     best = torch.load(
-        tmp_path / "outputs" / "default" / result.run_id / "select" / "checkpoints" / "best.ckpt", weights_only=False
+        tmp_path / "outputs" / "default" / result.run_id / "select" / "checkpoints" / "best.ckpt", weights_only=True
     )
     selected = best["state_dict"][f"backbone.{SELECT_PARAMETER}"].double().sum().item()
     assert abs(handed_on - selected) < 1e-6
