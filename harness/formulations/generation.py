@@ -5,7 +5,8 @@ Training is next-token prediction on prompt + response with the loss on the resp
 (``all``). Evaluation generates greedily in batches with left padding and the KV cache, and
 position ids counted over real tokens, so neither the padding side nor the batch an example lands
 in changes what it generates. Methods and tasks may constrain decoding through transformers'
-logits processors: a method's optional ``logits_processors(tokenizer)`` is passed to ``generate``.
+logits processors: a method's or a task's optional ``logits_processors(tokenizer)`` (both, method
+first) are passed to ``generate``.
 Answers are cut at the first line break and scored by normalised exact match against the target
 and its aliases.
 """
@@ -105,9 +106,11 @@ def generate_batch(
 
 
 class Generator(FormulationModule):
-    def __init__(self, backbone, tokenizer, spec: Generation, metric, metric_name: str, method, examples) -> None:
+    def __init__(
+        self, backbone, tokenizer, spec: Generation, metric, metric_name: str, method, examples, task=None
+    ) -> None:
         super().__init__(backbone, method, metric_name, examples)
-        self.tokenizer, self.spec, self.metric = tokenizer, spec, metric
+        self.tokenizer, self.spec, self.metric, self.task = tokenizer, spec, metric, task
 
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return causal_lm_loss(self.backbone, batch)
@@ -119,8 +122,12 @@ class Generator(FormulationModule):
         return text.strip()
 
     def predict(self, batch: dict[str, Any]) -> list[tuple[int, Any, Any]]:
-        factory = getattr(self.method, "logits_processors", None)
-        processors = factory(self.tokenizer) if factory is not None else None
+        processors = [
+            processor
+            for source in (self.method, self.task)
+            if (factory := getattr(source, "logits_processors", None)) is not None
+            for processor in factory(self.tokenizer)
+        ]
         outputs = generate_batch(self.backbone, self.tokenizer, batch["prompt_ids"], self.spec.max_new_tokens, processors)
         self.generated_in_last_batch = sum(len(o) for o in outputs)
         return [(index, self.answer_text(tokens), len(tokens)) for index, tokens in zip(batch["index"].tolist(), outputs)]
@@ -190,6 +197,6 @@ def build_generation(spec: Generation, task, task_data, backbone, method, traine
             ]
             lengths[split] = [len(i["prompt_ids"]) for i in items[split]]
     data = ExampleData.for_trainer(items, lengths, lm_collate(tokenizer.pad_token_id), prompt_collate, trainer_cfg, seed)
-    module = Generator(backbone.model, tokenizer, spec, metric_for("exact_match"), task.metric, method, splits)
+    module = Generator(backbone.model, tokenizer, spec, metric_for("exact_match"), task.metric, method, splits, task)
     module.weight_decay, module.warmup_ratio = trainer_cfg.weight_decay, trainer_cfg.warmup_ratio
     return module, data

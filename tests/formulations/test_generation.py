@@ -103,3 +103,34 @@ def test_unmasking_prompt_labels_changes_the_loss(causal_lm):
     # loss_on=all: every next-token prediction in each row (the first token has nothing before it)
     hand = _hand_loss(causal_lm, items, lambda item: range(1, len(item["input_ids"])))
     torch.testing.assert_close(everything, hand, rtol=1e-5, atol=1e-5)
+
+
+class _Only:
+    """A logits processor that allows one token id at every step."""
+
+    def __init__(self, token: int) -> None:
+        self.token = token
+
+    def __call__(self, input_ids, scores):
+        allowed = torch.full_like(scores, float("-inf"))
+        allowed[:, self.token] = 0.0
+        return scores + allowed
+
+
+def test_methods_and_tasks_constrain_decoding_through_the_hook(smollm2_tokenizer):
+    from harness.formulations.generation import Generation, Generator
+    from harness.metrics import metric_for
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(load_config(model_spec("tiny_llama"))).eval()
+    token = smollm2_tokenizer(" yes", add_special_tokens=False)["input_ids"][0]
+    method = SimpleNamespace(lr=0.0, logits_processors=lambda tokenizer: [_Only(token)])
+    module = Generator(model, smollm2_tokenizer, Generation(max_new_tokens=3), metric_for("exact_match"),
+                       "exact_match", method, {}, task=SimpleNamespace())
+    batch = {"prompt_ids": PROMPTS[:2], "index": torch.tensor([0, 1])}
+    assert [p for _, p, _ in module.predict(batch)] == ["yes yes yes", "yes yes yes"]
+    # A task's hook applies too, after the method's.
+    eos = smollm2_tokenizer.eos_token_id
+    module.method = SimpleNamespace(lr=0.0)
+    module.task = SimpleNamespace(logits_processors=lambda tokenizer: [_Only(eos)])
+    assert [p for _, p, _ in module.predict(batch)] == ["", ""]
