@@ -112,6 +112,8 @@ def _train_and_evaluate(cfg: DictConfig, record: RunResult, paths: PathsConfig, 
         close_loggers(loggers)  # on every path: a sweep's next job must not inherit an open W&B run
 
     record.metrics = {"dev": _plain(module.best_dev_scores)}
+    if (warning := module.nothing_predicted(module.best_dev_scores)) is not None:
+        record.warnings.append(warning)
     if evaluate_test:
         record.metrics["test"] = _plain(module.scores["test"])
     record.cost = sum_stage_costs(record.stages, *count_parameters(module))

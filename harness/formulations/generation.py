@@ -142,6 +142,11 @@ class Generator(FormulationModule):
             predictions=[predictions[i][0] for i in indices], references=[self._references(split, i) for i in indices]
         )
 
+    def nothing_predicted(self, scores: dict[str, Any]) -> str | None:
+        if scores.get("num_examples") and scores.get("num_empty_predictions") == scores["num_examples"]:
+            return "every dev answer is empty after normalisation: the model generates no answer"
+        return None
+
     def row(self, split: str, index: int, prediction: Any, score: Any) -> dict[str, Any]:
         example = self.examples[split][index]
         return {

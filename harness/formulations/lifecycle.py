@@ -94,6 +94,11 @@ class FormulationModule(L.LightningModule):
     def row(self, split: str, index: int, prediction: Any, score: Any) -> dict[str, Any]:
         raise NotImplementedError
 
+    def nothing_predicted(self, scores: dict[str, Any]) -> str | None:
+        """Why these scores come from a model that predicts no positive class at all (no span, no
+        label, no answer), or None: a 0.0 must never pass for a method's result unnoticed."""
+        return None
+
     def selection_state(self) -> dict[str, Any]:
         """Values chosen on dev that test must reuse (e.g. a decision threshold)."""
         return {}

@@ -153,6 +153,11 @@ class SequenceClassifier(FormulationModule):
             return best
         return self._metrics(split, predictions, self.threshold)
 
+    def nothing_predicted(self, scores: dict[str, Any]) -> str | None:
+        if self.multi_label and scores.get("predicted_cardinality") == 0:
+            return "the model predicts no label for any dev example: the run is under-trained"
+        return None
+
     def selection_state(self) -> dict[str, Any]:
         return {"threshold": self.threshold}
 

@@ -89,6 +89,11 @@ class TokenClassifier(FormulationModule):
             predictions=[predictions[i][0] for i in indices], references=[self._gold(split, i) for i in indices]
         )
 
+    def nothing_predicted(self, scores: dict[str, Any]) -> str | None:
+        if scores.get("num_predicted_spans") == 0:
+            return "the model predicts no span on dev (every word O): the run is under-trained"
+        return None
+
     def row(self, split: str, index: int, prediction: Any, score: Any) -> dict[str, Any]:
         # No words: the id finds them in the data (full CoNLL dev + test: 1.6 MB of rows, not 2.4).
         return {

@@ -64,6 +64,7 @@ class RunResult:
     data_source: str = ""  # the folder read, or "hub:<dataset id>"
     stages: list[dict[str, Any]] = field(default_factory=list)  # per stage: cost, dev selection
     artefacts: list[str] = field(default_factory=list)  # files under artefacts/ beside the record
+    warnings: list[str] = field(default_factory=list)  # e.g. a model that predicts nothing on dev
     error: dict[str, str] | None = None  # {"type", "message", "traceback"} when failed
     started_at: str = ""
     finished_at: str = ""

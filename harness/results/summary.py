@@ -20,7 +20,7 @@ def print_summary(record: RunResult, path: Path) -> None:
     for split in ("dev", "test"):
         value = record.metrics.get(split, {}).get(metric)
         if value is not None:
-            table.add_row(f"{split} {metric}", f"{100 * value:.2f}")
+            table.add_row(f"{split} {metric}", f"{value:.4f}")  # the record's 0-1 scale, not percent
     cost = record.cost
     if cost.total_params:
         share = 100 * cost.trainable_params / cost.total_params
@@ -28,6 +28,8 @@ def print_summary(record: RunResult, path: Path) -> None:
         table.add_row(f"peak memory ({cost.peak_memory_kind})", f"{cost.peak_memory_bytes / 2**20:,.0f} MiB")
         table.add_row("train time", f"{cost.train_seconds:,.1f} s ({cost.train_tokens_per_second:,.0f} tok/s)")
         table.add_row("eval time", f"{cost.eval_seconds:,.1f} s ({cost.eval_tokens_per_second:,.0f} tok/s)")
+    for warning in record.warnings:
+        table.add_row("[bold yellow]warning[/]", warning)
     if record.error:
         table.add_row("error", f"{record.error['type']}: {record.error['message'].splitlines()[0] if record.error['message'] else ''}")
     table.add_row("record", str(path))
