@@ -6,6 +6,7 @@ import datetime
 import platform
 import statistics
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -17,9 +18,25 @@ from harness.models.backbone import load_backbone
 CONF = Path(__file__).resolve().parents[2] / "conf"
 
 
-def backbone_from_conf(model_name: str):
+def backbone_from_conf(model_name: str, with_lm_head: bool = False):
+    """A conf/model backbone; with its LM head (what the generative formulations run) in eval mode
+    on the GPU if any."""
     spec = instantiate_group(OmegaConf.load(CONF / "model" / f"{model_name}.yaml"), "model")
-    return load_backbone(spec)
+    backbone = load_backbone(spec, with_lm_head=with_lm_head)
+    if with_lm_head:
+        backbone.model.eval().to("cuda" if torch.cuda.is_available() else "cpu")
+    return backbone
+
+
+def timed_call(function, *args):
+    """(result, seconds), synchronising the GPU around the call when there is one."""
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    started = time.perf_counter()
+    result = function(*args)
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return result, time.perf_counter() - started
 
 
 def method_from_conf(method_name: str, **overrides):

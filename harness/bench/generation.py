@@ -13,42 +13,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 from pathlib import Path
 
-import torch
-from omegaconf import OmegaConf
-
-from harness.bench.common import CONF, header, write_report
-from harness.config import TrainerConfig, instantiate_group
+from harness.bench.common import backbone_from_conf, header, task_from_conf, timed_call, write_report
 from harness.formulations.generation import generate_batch
 from harness.formulations.prompting import PromptFormat, prompt_ids, truncate_prompt
-from harness.models.backbone import load_backbone
-
-
-def causal_lm_from_conf(model_name: str):
-    """The backbone with its LM head (what the generative formulations run), in eval mode, on the GPU if any."""
-    spec = instantiate_group(OmegaConf.load(CONF / "model" / f"{model_name}.yaml"), "model")
-    backbone = load_backbone(spec, with_lm_head=True)
-    backbone.model.eval().to("cuda" if torch.cuda.is_available() else "cpu")
-    return backbone
-
-
-def task_data_from_conf(task_name: str, data_dir: str | None):
-    node = OmegaConf.load(CONF / "task" / f"{task_name}.yaml")
-    node.pop("defaults", None)  # the formulation choice is Hydra's business, not the task's
-    task = instantiate_group(node, "task")
-    return task.load(Path(data_dir) if data_dir else None)
-
-
-def timed_call(function, *args):
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    started = time.perf_counter()
-    result = function(*args)
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    return result, time.perf_counter() - started
 
 
 def main(argv: list[str]) -> int:
@@ -66,8 +35,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", default=None, help="also write the report to this file")
     args = parser.parse_args(argv)
 
-    examples = task_data_from_conf("clutrr", args.data_dir).dev[: args.examples]
-    backbone = causal_lm_from_conf(args.model)
+    examples = task_from_conf("clutrr").load(Path(args.data_dir) if args.data_dir else None).dev[: args.examples]
+    backbone = backbone_from_conf(args.model, with_lm_head=True)
     model, tokenizer = backbone.model, backbone.tokenizer
     budget = max(args.max_length - args.max_new_tokens, 1)
     fmt = PromptFormat(chat_template=args.chat_template)

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
-from harness.bench.common import header, write_report
-from harness.bench.generation import causal_lm_from_conf, task_data_from_conf, timed_call
+from harness.bench.common import backbone_from_conf, header, task_from_conf, timed_call, write_report
 from harness.config import TrainerConfig
 from harness.formulations.multiple_choice import MultipleChoice, score_choices_full, score_choices_shared
 from harness.formulations.prompting import PromptFormat, prompt_ids, response_ids
@@ -51,8 +51,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", default=None, help="also write the report to this file")
     args = parser.parse_args(argv)
 
-    questions = task_data_from_conf("truthfulqa_mc", args.data_dir).dev[: args.questions]
-    backbone = causal_lm_from_conf(args.model)
+    questions = task_from_conf("truthfulqa_mc").load(Path(args.data_dir) if args.data_dir else None).dev[: args.questions]
+    backbone = backbone_from_conf(args.model, with_lm_head=True)
     model, pad = backbone.model, backbone.tokenizer.pad_token_id
     encoded = _encode(backbone.tokenizer, questions, args.max_length)
     size = [len(ctx) + sum(map(len, chs)) for ctx, chs in encoded]  # evaluation's length key

@@ -107,9 +107,10 @@ def generate_batch(
 
 class Generator(FormulationModule):
     def __init__(
-        self, backbone, tokenizer, spec: Generation, metric, metric_name: str, method, examples, task=None
-    ) -> None:
-        super().__init__(backbone, method, metric_name, examples)
+        self, backbone, tokenizer, spec: Generation, metric, metric_name: str, method, examples, task=None,
+        weight_decay: float = 0.0, warmup_ratio: float = 0.1,
+    ) -> None:  # fmt: skip
+        super().__init__(backbone, method, metric_name, examples, None, weight_decay, warmup_ratio)
         self.tokenizer, self.spec, self.metric, self.task = tokenizer, spec, metric, task
 
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -202,6 +203,7 @@ def build_generation(spec: Generation, task, task_data, backbone, method, traine
             ]
             lengths[split] = [len(i["prompt_ids"]) for i in items[split]]
     data = ExampleData.for_trainer(items, lengths, lm_collate(tokenizer.pad_token_id), prompt_collate, trainer_cfg, seed)
-    module = Generator(backbone.model, tokenizer, spec, metric_for("exact_match"), task.metric, method, splits, task)
-    module.weight_decay, module.warmup_ratio = trainer_cfg.weight_decay, trainer_cfg.warmup_ratio
-    return module, data
+    return Generator(
+        backbone.model, tokenizer, spec, metric_for("exact_match"), task.metric, method, splits, task,
+        weight_decay=trainer_cfg.weight_decay, warmup_ratio=trainer_cfg.warmup_ratio,
+    ), data  # fmt: skip

@@ -124,8 +124,11 @@ def score_choices_shared(
 
 
 class ChoiceScorer(FormulationModule):
-    def __init__(self, backbone, tokenizer, spec: MultipleChoice, metric, metric_name: str, method, examples) -> None:
-        super().__init__(backbone, method, metric_name, examples)
+    def __init__(
+        self, backbone, tokenizer, spec: MultipleChoice, metric, metric_name: str, method, examples,
+        weight_decay: float = 0.0, warmup_ratio: float = 0.1,
+    ) -> None:  # fmt: skip
+        super().__init__(backbone, method, metric_name, examples, None, weight_decay, warmup_ratio)
         self.tokenizer, self.spec, self.metric = tokenizer, spec, metric
 
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -202,6 +205,7 @@ def build_multiple_choice(spec: MultipleChoice, task, task_data, backbone, metho
                 items[split].append({"context_ids": context, "choice_ids": choice_ids})
             lengths[split] = [len(i["context_ids"]) + sum(map(len, i["choice_ids"])) for i in items[split]]
     data = ExampleData.for_trainer(items, lengths, lm_collate(tokenizer.pad_token_id), choice_collate, trainer_cfg, seed)
-    module = ChoiceScorer(backbone.model, tokenizer, spec, metric_for("multiple_choice"), task.metric, method, splits)
-    module.weight_decay, module.warmup_ratio = trainer_cfg.weight_decay, trainer_cfg.warmup_ratio
-    return module, data
+    return ChoiceScorer(
+        backbone.model, tokenizer, spec, metric_for("multiple_choice"), task.metric, method, splits,
+        weight_decay=trainer_cfg.weight_decay, warmup_ratio=trainer_cfg.warmup_ratio,
+    ), data  # fmt: skip

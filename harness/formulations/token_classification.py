@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from harness.formulations.lifecycle import FormulationModule, position_ids_from_mask
+from harness.tasks.encoding import word_tags_from_token_predictions
 
 
 @dataclass
@@ -69,14 +70,13 @@ class TokenClassifier(FormulationModule):
         best, predicted = log_probs.max(-1)  # (B, T)
         out = []
         for row, index in enumerate(batch["index"].tolist()):
-            num_words = int(batch["num_words"][row])
-            tags, confidence = ["O"] * num_words, []
-            for position, word in enumerate(batch["word_index"][row].tolist()):
-                if word >= 0:
-                    tags[word] = self.labels[int(predicted[row, position])]
-                    confidence.append(float(best[row, position]))
+            word_index = batch["word_index"][row]
+            tags = word_tags_from_token_predictions(
+                predicted[row].tolist(), word_index.tolist(), int(batch["num_words"][row]), self.labels
+            )
+            confidence = best[row][word_index >= 0]  # the labelled (first) sub-tokens
             # Mean log-probability of the chosen tags: the sentence's confidence.
-            out.append((index, tags, sum(confidence) / len(confidence) if confidence else 0.0))
+            out.append((index, tags, float(confidence.mean()) if confidence.numel() else 0.0))
         return out
 
     def _gold(self, split: str, index: int) -> list[str]:

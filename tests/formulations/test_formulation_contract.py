@@ -9,11 +9,10 @@ import json
 from pathlib import Path
 
 import pytest
-from omegaconf import OmegaConf
 
 from harness.run import run
 from tests.composing import CONF, compose_config, quick_overrides
-from tests.tiny_models import FAMILIES, method_files, method_from_yaml
+from tests.tiny_models import FAMILIES, attention_for_method, method_files, method_from_yaml
 
 # One real task for each formulation (its kind's default formulation).
 TASK_FOR = {
@@ -36,10 +35,7 @@ def _combinations():
 
 def _attention_allows(path: Path, formulation: str) -> bool:
     """Presets with unmasked layers pose classification only (they refuse the rest at start)."""
-    attention = "causal"
-    for entry in OmegaConf.load(path).get("defaults", []):
-        attention = next(iter(entry.values())) if hasattr(entry, "values") else attention
-    return attention == "causal" or formulation.endswith("classification")
+    return attention_for_method(path).is_causal or formulation.endswith("classification")
 
 
 def test_every_formulation_has_a_task_here():
