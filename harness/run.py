@@ -38,9 +38,13 @@ def run_from_hydra(cfg: DictConfig) -> float | None:
 
 def run(cfg: DictConfig, experiment: str | None = None) -> RunResult:
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    identity = {k: v for k, v in resolved.items() if k not in NOT_PART_OF_IDENTITY}
-    run_id = run_id_for(identity)
     paths = checked_dataclass(PathsConfig, cfg.get("paths"), "paths")
+    # The data read is part of identity: other files under the same config are another run, never
+    # a skip with the old record's scores. Reading fails here only to be recorded below, in the run.
+    data = _read_task_data(cfg, paths)
+    identity = {k: v for k, v in resolved.items() if k not in NOT_PART_OF_IDENTITY}
+    identity["data_hash"] = getattr(data, "data_hash", None)
+    run_id = run_id_for(identity)
     sweep = str(cfg.get("sweep", "default"))
     out_dir = run_dir(paths.results_dir, sweep, run_id)
     if (done := completed_result(out_dir)) is not None:
@@ -55,7 +59,7 @@ def run(cfg: DictConfig, experiment: str | None = None) -> RunResult:
     if (out_dir / "result.json").exists():  # an earlier attempt failed: retry from scratch
         shutil.rmtree(work_dir, ignore_errors=True)
     try:
-        _train_and_evaluate(cfg, record, paths, work_dir, out_dir)
+        _train_and_evaluate(cfg, record, paths, work_dir, out_dir, data)
         record.status = "completed"
     except Exception as error:  # any failure is recorded, never lost
         record.error = {"type": type(error).__name__, "message": str(error), "traceback": traceback.format_exc()}
@@ -66,7 +70,18 @@ def run(cfg: DictConfig, experiment: str | None = None) -> RunResult:
     return record
 
 
-def _train_and_evaluate(cfg: DictConfig, record: RunResult, paths: PathsConfig, work_dir: Path, out_dir: Path) -> None:
+def _read_task_data(cfg: DictConfig, paths: PathsConfig):
+    """The task's data, or the exception reading it raised (re-raised inside the recorded run)."""
+    try:
+        task = instantiate_group(cfg.get("task"), "task")
+        return task.load(Path(paths.data_dir) if paths.data_dir else None)
+    except Exception as error:  # noqa: BLE001 - any failure becomes the run's recorded error
+        return error
+
+
+def _train_and_evaluate(
+    cfg: DictConfig, record: RunResult, paths: PathsConfig, work_dir: Path, out_dir: Path, task_data
+) -> None:
     task = instantiate_group(cfg.get("task"), "task")
     model_spec = instantiate_group(cfg.get("model"), "model")
     method = instantiate_group(cfg.get("method"), "method")
@@ -80,7 +95,8 @@ def _train_and_evaluate(cfg: DictConfig, record: RunResult, paths: PathsConfig, 
 
     info = model_info(model_spec, cache_dir)
     check_combination(task, formulation, method, attention, info)  # impossible runs fail before weights load
-    task_data = task.load(Path(paths.data_dir) if paths.data_dir else None)
+    if isinstance(task_data, Exception):
+        raise task_data
     record.data_hash, record.data_source = task_data.data_hash, task_data.source
     seed_everything(record.seed)
     backbone = load_backbone(model_spec, cache_dir, with_lm_head=formulation.head == "lm")

@@ -128,3 +128,26 @@ def test_search_trial_scores_dev_and_never_reads_test(tmp_path, data_root):
 def test_evaluate_test_must_be_a_boolean(tmp_path, data_root):
     result = _run(tmp_path, extra=["evaluate_test=maybe"])
     assert result.status == "failed" and "evaluate_test" in result.error["message"]
+
+
+def test_changed_data_is_a_new_run_never_the_old_record(tmp_path, data_root):
+    """Same config, other files under the data root: a new run id, not `skip` with old scores."""
+    import shutil
+
+    for name in ("a", "b"):
+        shutil.copytree(data_root / "rest14", tmp_path / name / "rest14")
+    test_file = tmp_path / "b" / "rest14" / "test.txt"
+    lines = test_file.read_text().split("\n")
+    lines[0] = lines[0].replace("=O", "=T-POS", 1)  # one gold tag differs
+    test_file.write_text("\n".join(lines))
+
+    def run_on(name):
+        extra = ["task=rest14_absa", f"paths.data_dir={tmp_path / name}"]
+        return _run(tmp_path / "out", extra=extra, train=8, evaluate=8)
+
+    first, changed = run_on("a"), run_on("b")
+    assert first.status == changed.status == "completed", (first.error, changed.error)
+    assert changed.run_id != first.run_id and changed.data_hash != first.data_hash
+    assert run_on("a").run_id == first.run_id  # the same data is still the same run (skipped)
+    missing = _run(tmp_path / "out", extra=["task=rest14_absa", f"paths.data_dir={tmp_path / 'gone'}"], train=8, evaluate=8)
+    assert missing.status == "failed" and "gone" in missing.error["message"]  # never the old record
