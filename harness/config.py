@@ -31,6 +31,9 @@ class TrainerConfig:
     """Epochs over the training split."""
     max_steps: int = -1
     """Stop after this many optimizer steps (-1: no limit)."""
+    min_steps: Optional[int] = None
+    """Train more whole epochs than max_epochs when needed to make at least this many optimizer
+    steps (a small training subset still gets a real training run); null: max_epochs decides."""
     batch_size: int = 16
     """Sequences per training micro-batch."""
     eval_batch_size: int = 64
@@ -78,6 +81,16 @@ class TrainerConfig:
     checkpoint_every_n_steps: Optional[int] = None
     """Also checkpoint every N optimizer steps, to resume mid-epoch (null: at epoch ends only)."""
 
+    def __post_init__(self) -> None:
+        if self.min_steps is not None and self.min_steps < 1:
+            raise ConfigError(f"trainer.min_steps: {self.min_steps} must be a positive number of steps, or null")
+
+    def epochs_for(self, steps_per_epoch: int) -> int:
+        """Epochs to train: max_epochs, or more whole epochs when min_steps asks for more steps."""
+        if self.min_steps is None or steps_per_epoch < 1 or self.max_epochs == -1:
+            return self.max_epochs
+        return max(self.max_epochs, -(-self.min_steps // steps_per_epoch))
+
 
 @dataclass
 class LoggerConfig:
@@ -111,6 +124,14 @@ class PathsConfig:
     """Checkpoints, W&B and CSV logs: <work_dir>/<sweep>/<run_id>/."""
     cache_dir: Optional[str] = None
     """Dequantized models and tokenized splits (null: HARNESS_CACHE_DIR or ~/.cache/harness)."""
+
+
+def boolean_flag(cfg: Any, key: str, default: bool) -> bool:
+    """A top-level true/false setting (e.g. evaluate_test), refusing anything else by name."""
+    value = cfg.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    return value
 
 
 def checked_dataclass(cls: type, node: Any, group: str) -> Any:

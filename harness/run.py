@@ -12,18 +12,20 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from harness.config import ConfigError, LoggerConfig, PathsConfig, TrainerConfig, checked_dataclass, instantiate_group
+from harness.config import LoggerConfig, PathsConfig, TrainerConfig, boolean_flag, checked_dataclass, instantiate_group
 from harness.formulations.registry import check_combination
 from harness.formulations.stages import run_stage
 from harness.formulations.trainer import build_loggers, close_loggers, seed_everything
 from harness.methods.context import MethodContext
 from harness.methods.trainable import count_parameters
 from harness.models.backbone import default_cache_dir, load_backbone, model_info
+from harness.models.fingerprint import model_fingerprint
+from harness.results.identity import run_id as identity_hash
 from harness.results.provenance import machine, package_versions
-from harness.results.record import RunResult, completed_result, run_dir, run_id_for, sum_stage_costs, write_predictions, write_result
+from harness.results.record import (
+    RunResult, completed_result, plain_scores, run_dir, sum_stage_costs, write_predictions, write_result,
+)  # fmt: skip
 from harness.results.summary import print_summary
-
-NOT_PART_OF_IDENTITY = ("paths", "logger")  # where results go does not change what they are
 
 
 def run_from_hydra(cfg: DictConfig) -> float | None:
@@ -39,12 +41,13 @@ def run_from_hydra(cfg: DictConfig) -> float | None:
 def run(cfg: DictConfig, experiment: str | None = None) -> RunResult:
     resolved = OmegaConf.to_container(cfg, resolve=True)
     paths = checked_dataclass(PathsConfig, cfg.get("paths"), "paths")
-    # The data read is part of identity: other files under the same config are another run, never
-    # a skip with the old record's scores. Reading fails here only to be recorded below, in the run.
-    data = _read_task_data(cfg, paths)
-    identity = {k: v for k, v in resolved.items() if k not in NOT_PART_OF_IDENTITY}
-    identity["data_hash"] = getattr(data, "data_hash", None)
-    run_id = run_id_for(identity)
+    # The data read and the model's files are part of identity: other files under the same config
+    # are another run, never a skip with the old record's scores. Reading either fails here only
+    # to be recorded below, in the run.
+    data_root = Path(paths.data_dir) if paths.data_dir else None
+    data = _attempt(lambda: instantiate_group(cfg.get("task"), "task").load(data_root))
+    model_hash = _attempt(lambda: model_fingerprint(instantiate_group(cfg.get("model"), "model"), _cache_dir(paths)))
+    run_id = identity_hash(resolved, getattr(data, "data_hash", None), model_hash if isinstance(model_hash, str) else None)
     sweep = str(cfg.get("sweep", "default"))
     out_dir = run_dir(paths.results_dir, sweep, run_id)
     if (done := completed_result(out_dir)) is not None:
@@ -59,6 +62,9 @@ def run(cfg: DictConfig, experiment: str | None = None) -> RunResult:
     if (out_dir / "result.json").exists():  # an earlier attempt failed: retry from scratch
         shutil.rmtree(work_dir, ignore_errors=True)
     try:
+        if isinstance(model_hash, Exception):
+            raise model_hash
+        record.model_hash = model_hash
         _train_and_evaluate(cfg, record, paths, work_dir, out_dir, data)
         record.status = "completed"
     except Exception as error:  # any failure is recorded, never lost
@@ -70,13 +76,16 @@ def run(cfg: DictConfig, experiment: str | None = None) -> RunResult:
     return record
 
 
-def _read_task_data(cfg: DictConfig, paths: PathsConfig):
-    """The task's data, or the exception reading it raised (re-raised inside the recorded run)."""
+def _attempt(read):
+    """What `read()` returns, or the exception it raised (re-raised inside the recorded run)."""
     try:
-        task = instantiate_group(cfg.get("task"), "task")
-        return task.load(Path(paths.data_dir) if paths.data_dir else None)
+        return read()
     except Exception as error:  # noqa: BLE001 - any failure becomes the run's recorded error
         return error
+
+
+def _cache_dir(paths: PathsConfig) -> Path:
+    return Path(paths.cache_dir) if paths.cache_dir else default_cache_dir()
 
 
 def _train_and_evaluate(
@@ -89,8 +98,8 @@ def _train_and_evaluate(
     formulation = instantiate_group(cfg.get("formulation"), "formulation")
     trainer_cfg = checked_dataclass(TrainerConfig, cfg.get("trainer"), "trainer")
     logger_cfg = checked_dataclass(LoggerConfig, cfg.get("logger"), "logger")
-    cache_dir = Path(paths.cache_dir) if paths.cache_dir else default_cache_dir()
-    evaluate_test = _flag(cfg, "evaluate_test", default=True)
+    cache_dir = _cache_dir(paths)
+    evaluate_test = boolean_flag(cfg, "evaluate_test", default=True)
     record.primary_metric, record.formulation, record.attention = task.metric, formulation.name, attention.name
 
     info = model_info(model_spec, cache_dir)
@@ -127,26 +136,14 @@ def _train_and_evaluate(
     finally:
         close_loggers(loggers)  # on every path: a sweep's next job must not inherit an open W&B run
 
-    record.metrics = {"dev": _plain(module.best_dev_scores)}
+    record.metrics = {"dev": plain_scores(module.best_dev_scores)}
     if (warning := module.nothing_predicted(module.best_dev_scores)) is not None:
         record.warnings.append(warning)
     if evaluate_test:
-        record.metrics["test"] = _plain(module.scores["test"])
+        record.metrics["test"] = plain_scores(module.scores["test"])
     record.cost = sum_stage_costs(record.stages, *count_parameters(module))
     write_predictions(module.prediction_rows(), out_dir)
     record.artefacts = sorted(str(p.relative_to(out_dir)) for p in (out_dir / "artefacts").rglob("*") if p.is_file())
-
-
-def _flag(cfg: DictConfig, key: str, default: bool) -> bool:
-    value = cfg.get(key, default)
-    if not isinstance(value, bool):
-        raise ConfigError(f"{key}: expected true or false, got {value!r}")
-    return value
-
-
-def _plain(scores: dict) -> dict:
-    """Metric output as JSON-ready plain values."""
-    return {k: (float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v) for k, v in scores.items()}
 
 
 def _now() -> str:

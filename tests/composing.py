@@ -18,6 +18,7 @@ def quick_overrides(tmp_path: Path, model: str = "tiny_llama", train: int = 48, 
     """A run small enough for a test: tiny model, tiny subsets, CSV logging, files under tmp_path."""
     return [
         f"model={model}",
+        "budget=full",  # the budget is the subsets below, one epoch (no minimum number of steps)
         "logger=csv",
         f"task.max_train_examples={train}",
         f"task.max_eval_examples={evaluate}",

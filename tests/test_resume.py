@@ -52,6 +52,15 @@ def test_killed_run_resumes_mid_epoch_and_matches(tmp_path, data_root, monkeypat
     assert resumed.metrics["dev"] == reference.metrics["dev"]
     assert resumed.metrics["test"] == reference.metrics["test"]
 
+    # The cost is both attempts': the batches after the last checkpoint (steps 8 and 9) were
+    # trained twice, and the first attempt's dev evaluation (end of epoch 1) is counted once.
+    (first_try,), (stage,) = reference.stages, resumed.stages
+    assert (resumed.cost.attempts, stage["attempts"], first_try["attempts"]) == (2, 2, 1)
+    assert first_try["train_tokens"] < stage["train_tokens"] < 1.5 * first_try["train_tokens"]
+    assert stage["eval_examples"] == first_try["eval_examples"]
+    assert stage["optimizer_steps"] == first_try["optimizer_steps"] == 12
+    assert stage["train_batch_seconds"] > 0 and stage["train_seconds"] >= stage["train_batch_seconds"]
+
 
 def test_failed_run_is_retried_from_scratch(tmp_path, data_root):
     overrides = [*quick_overrides(tmp_path, train=16, evaluate=16), "method.target_modules=[no_such_module]"]

@@ -41,7 +41,7 @@ def test_tiny_run_writes_a_complete_record(tmp_path, data_root):
     assert cost["train_seconds"] > 0 and cost["train_tokens_per_second"] > 0
     assert cost["eval_tokens_per_second"] > 0
     assert set(on_disk["versions"]) >= {"torch", "transformers", "peft", "lightning", "harness_commit"}
-    assert len(on_disk["data_hash"]) == 64
+    assert len(on_disk["data_hash"]) == 64 and len(on_disk["model_hash"]) == 64
     assert on_disk["data_source"].endswith("conll2003")
     assert (on_disk["formulation"], on_disk["attention"]) == ("token_classification", "causal")
     assert [stage["name"] for stage in on_disk["stages"]] == ["train"]
@@ -151,3 +151,13 @@ def test_changed_data_is_a_new_run_never_the_old_record(tmp_path, data_root):
     assert run_on("a").run_id == first.run_id  # the same data is still the same run (skipped)
     missing = _run(tmp_path / "out", extra=["task=rest14_absa", f"paths.data_dir={tmp_path / 'gone'}"], train=8, evaluate=8)
     assert missing.status == "failed" and "gone" in missing.error["message"]  # never the old record
+
+
+def test_a_failed_run_closes_its_wandb_run(tmp_path, data_root):
+    """A sweep's next job in the same process must not log into the failed job's W&B run."""
+    import wandb
+
+    result = _run(tmp_path, train=16, evaluate=16, extra=["logger=default", "method.target_modules=[no_such_module]"])
+    assert result.status == "failed"
+    assert list((tmp_path / "outputs" / "default" / result.run_id / "wandb").glob("offline-run-*"))  # it was opened
+    assert wandb.run is None

@@ -20,11 +20,11 @@ from tests.composing import compose_config, quick_overrides
 
 
 def _record(**kwargs) -> RunResult:
-    return RunResult(
-        run_id="r", status="completed", sweep="s", task="t", model="m", method="lora", seed=1, config={},
-        primary_metric="span_f1", metrics={"dev": {"span_f1": 0.53621807}, "test": {"span_f1": 0.5013939}},
-        cost=Cost(), **kwargs,
-    )  # fmt: skip
+    return RunResult(**{
+        "run_id": "r", "status": "completed", "sweep": "s", "task": "t", "model": "m", "method": "lora", "seed": 1,
+        "config": {}, "primary_metric": "span_f1", "cost": Cost(),
+        "metrics": {"dev": {"span_f1": 0.53621807}, "test": {"span_f1": 0.5013939}}, **kwargs,
+    })  # fmt: skip
 
 
 def test_summary_prints_the_records_scale(capsys, tmp_path):
@@ -59,3 +59,11 @@ def test_a_run_that_predicts_nothing_is_flagged_in_its_record(tmp_path, data_roo
     assert result.status == "completed", result.error
     assert result.warnings == ["the model predicts no span"]
     assert "the model predicts no span" in capsys.readouterr().out
+
+
+def test_summary_shows_the_training_budget_in_force_and_the_attempts(capsys, tmp_path):
+    stage = {"name": "train", "trained": True, "train_examples": 1000, "epochs": 5, "optimizer_steps": 315}
+    print_summary(_record(stages=[stage], cost=Cost(total_params=10, trainable_params=1, attempts=2)), tmp_path / "r.json")
+    out = capsys.readouterr().out
+    assert "1,000 examples x 5 epochs = 315 steps" in out
+    assert "2 attempts" in out

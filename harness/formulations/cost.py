@@ -3,12 +3,21 @@ peak memory (max allocated CUDA memory on GPU; peak process RSS, sampled, on CPU
 
 RSS is sampled by a thread rather than read from getrusage because ru_maxrss is a lifetime peak:
 in a multirun sweep every job after the first would inherit its predecessors' peak.
+
+A run that is killed and resumed costs all its attempts: `AttemptLedger` keeps a stage's running
+totals in a JSON file beside its checkpoints, rewritten after every training batch and every
+evaluation, so a killed attempt's spending (to its last batch) is added to the one that resumes it.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
 import threading
 import time
+from pathlib import Path
+from typing import Any, Callable
 
 import lightning as L
 import psutil
@@ -39,6 +48,9 @@ class PeakMemory:
             torch.cuda.reset_peak_memory_stats()
         return self
 
+    def peak_so_far(self) -> int:
+        return self.peak_bytes if self.kind == "rss" else torch.cuda.max_memory_allocated()
+
     def __exit__(self, *exc) -> None:
         if self.kind == "rss":
             self._stop.set()
@@ -51,7 +63,8 @@ class PeakMemory:
 class ThroughputMeter(L.Callback):
     """Time and non-padding tokens of training batches and of evaluation batches."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_progress: Callable[[], None] | None = None) -> None:
+        self.on_progress = on_progress  # called after each training batch and each evaluation
         self.train_seconds = self.eval_seconds = 0.0
         self.train_tokens = self.eval_tokens = 0
         self.eval_examples = 0
@@ -77,6 +90,11 @@ class ThroughputMeter(L.Callback):
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         self.train_seconds += time.perf_counter() - self._start
         self.train_tokens += self._tokens(batch)
+        self._progress()
+
+    def _progress(self, *args, **kwargs) -> None:
+        if self.on_progress is not None:
+            self.on_progress()
 
     def _end_eval(self, trainer, module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         if trainer.sanity_checking:
@@ -91,6 +109,8 @@ class ThroughputMeter(L.Callback):
 
     on_validation_batch_end = _end_eval
     on_test_batch_end = _end_eval
+    on_validation_end = _progress
+    on_test_end = _progress
 
     @property
     def train_tokens_per_second(self) -> float:
@@ -108,3 +128,38 @@ class ThroughputMeter(L.Callback):
     def eval_seconds_per_example(self) -> float:
         """Batched latency: evaluation wall time over examples (not one example's own latency)."""
         return self.eval_seconds / self.eval_examples if self.eval_examples else 0.0
+
+
+# A stage's cost counts, summed over attempts (peak memory: the maximum; attempts: how many).
+SUMMED = ("train_seconds", "train_batch_seconds", "eval_seconds", "train_tokens", "eval_tokens", "eval_examples")
+
+
+class AttemptLedger:
+    """A stage's cost over every attempt at it, kept in `path` while the attempt runs."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.earlier = self._read()  # what attempts before this one spent (zeros for the first)
+
+    def _read(self) -> dict[str, Any]:
+        zero: dict[str, Any] = {key: 0 for key in SUMMED} | {"peak_memory_bytes": 0, "attempts": 0}
+        try:
+            saved = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return zero  # no earlier attempt (or it died before its first batch)
+        return {key: saved.get(key, value) for key, value in zero.items()}
+
+    def total(self, this_attempt: dict[str, Any]) -> dict[str, Any]:
+        """Earlier attempts plus this one's counts so far."""
+        total = {key: self.earlier[key] + this_attempt[key] for key in SUMMED}
+        total["peak_memory_bytes"] = max(self.earlier["peak_memory_bytes"], this_attempt["peak_memory_bytes"])
+        total["attempts"] = self.earlier["attempts"] + 1
+        return total
+
+    def write(self, this_attempt: dict[str, Any]) -> None:
+        """Atomically: a kill mid-write leaves the previous totals, never half a file."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".cost.", dir=self.path.parent)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(self.total(this_attempt), handle)
+        os.replace(tmp, self.path)

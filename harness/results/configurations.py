@@ -8,13 +8,16 @@ import hashlib
 import json
 from typing import Any
 
+from harness.results.identity import NOT_PART_OF_IDENTITY
 from harness.results.record import RunResult
 
-# Config keys (at any depth) that identify a run but do not change the experiment.
+# Config keys (at any depth) that identify a run but do not change the experiment, and every key
+# that is not part of a run's identity at all (display and logging settings, where files go).
 # `evaluate_test` too: a search trial (dev only) and the rerun of the selected configuration with
 # test are one configuration, and the rerun's record (the one with a test score) stands for both.
 RUN_ONLY_KEYS = frozenset(
-    {"seed", "paths", "logger", "hydra", "run_id", "sweep", "output_dir", "wandb", "evaluate_test"}
+    {"seed", "hydra", "run_id", "sweep", "output_dir", "wandb", "evaluate_test"}
+    | {key.rsplit(".", 1)[-1] for key in NOT_PART_OF_IDENTITY}
 )
 
 

@@ -39,6 +39,7 @@ class Cost:
     eval_tokens_per_second: float = 0.0  # prompt and generated tokens alike
     eval_examples_per_second: float = 0.0
     eval_seconds_per_example: float = 0.0  # evaluation wall time over examples, batched as configured
+    attempts: int = 1  # attempts at the run's longest-retried stage; every figure above covers all of them
 
 
 @dataclass
@@ -62,6 +63,7 @@ class RunResult:
     versions: dict[str, str] = field(default_factory=dict)
     data_hash: str = ""
     data_source: str = ""  # the folder read, or "hub:<dataset id>"
+    model_hash: str = ""  # sha256 over the weight and tokenizer files (models/fingerprint.py)
     stages: list[dict[str, Any]] = field(default_factory=list)  # per stage: cost, dev selection
     artefacts: list[str] = field(default_factory=list)  # files under artefacts/ beside the record
     warnings: list[str] = field(default_factory=list)  # e.g. a model that predicts nothing on dev
@@ -111,7 +113,8 @@ def write_result(result: RunResult, directory: str | Path) -> Path:
 
 
 def sum_stage_costs(stages: list[dict[str, Any]], trainable_params: int, total_params: int) -> Cost:
-    """A run's cost over all its stages: times and tokens summed, peak memory the maximum."""
+    """A run's cost over all its stages (each summed over its attempts): times and tokens summed,
+    peak memory the maximum."""
     total = lambda key: sum(stage[key] for stage in stages)  # noqa: E731
     eval_seconds, examples = total("eval_seconds"), total("eval_examples")
     batch_seconds = total("train_batch_seconds")
@@ -126,7 +129,13 @@ def sum_stage_costs(stages: list[dict[str, Any]], trainable_params: int, total_p
         eval_tokens_per_second=total("eval_tokens") / eval_seconds if eval_seconds else 0.0,
         eval_examples_per_second=examples / eval_seconds if eval_seconds else 0.0,
         eval_seconds_per_example=eval_seconds / examples if examples else 0.0,
+        attempts=max((stage.get("attempts", 1) for stage in stages), default=1),
     )
+
+
+def plain_scores(scores: dict[str, Any]) -> dict[str, Any]:
+    """Metric output as JSON-ready plain values (numpy and torch numbers become floats)."""
+    return {k: (float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v) for k, v in scores.items()}
 
 
 def write_predictions(rows: list[dict[str, Any]], directory: str | Path) -> Path:

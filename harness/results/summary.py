@@ -21,12 +21,17 @@ def print_summary(record: RunResult, path: Path) -> None:
         value = record.metrics.get(split, {}).get(metric)
         if value is not None:
             table.add_row(f"{split} {metric}", f"{value:.4f}")  # the record's 0-1 scale, not percent
+    for stage in record.stages:
+        if stage.get("trained") and "optimizer_steps" in stage:
+            label = "training" if len(record.stages) == 1 else f"training ({stage['name']})"
+            table.add_row(label, f"{stage['train_examples']:,} examples x {stage['epochs']} epochs = {stage['optimizer_steps']:,} steps")
     cost = record.cost
     if cost.total_params:
         share = 100 * cost.trainable_params / cost.total_params
         table.add_row("trainable / total params", f"{cost.trainable_params:,} / {cost.total_params:,} ({share:.3g}%)")
         table.add_row(f"peak memory ({cost.peak_memory_kind})", f"{cost.peak_memory_bytes / 2**20:,.0f} MiB")
-        table.add_row("train time", f"{cost.train_seconds:,.1f} s ({cost.train_tokens_per_second:,.0f} tok/s)")
+        attempts = f", {cost.attempts} attempts" if cost.attempts > 1 else ""
+        table.add_row("train time", f"{cost.train_seconds:,.1f} s ({cost.train_tokens_per_second:,.0f} tok/s{attempts})")
         table.add_row("eval time", f"{cost.eval_seconds:,.1f} s ({cost.eval_tokens_per_second:,.0f} tok/s)")
     for warning in record.warnings:
         table.add_row("[bold yellow]warning[/]", warning)

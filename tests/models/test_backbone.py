@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from harness.models.backbone import dequantized_gguf_dir, file_sha256, load_backbone, package_dir
+from harness.models.backbone import dequantized_gguf_dir, load_backbone
+from harness.models.files import file_sha256, package_dir
 from harness.models.spec import ModelSpec
 from tests.tiny_models import model_spec
 

@@ -235,12 +235,18 @@ def test_records_before_and_after_the_task_readers_share_an_evaluation_set(make_
 
 def test_a_key_added_later_with_value_none_does_not_split_a_configuration(make_record):
     old = make_record("lora", 1, 0.80, 0.7, config={"r": 8})  # written before the key existed
-    new = make_record("lora", 2, 0.82, 0.7, config={"r": 8, "checkpoint_every_n_steps": None})
-    on = make_record("lora", 3, 0.84, 0.7, config={"r": 8, "checkpoint_every_n_steps": 50})
+    new = make_record("lora", 2, 0.82, 0.7, config={"r": 8, "min_steps": None})
+    on = make_record("lora", 3, 0.84, 0.7, config={"r": 8, "min_steps": 300})
     (board,), _ = build_leaderboards([old, new, on])
-    assert sorted((g.variant, g.test.n) for g in board.groups) == [
-        ("checkpoint_every_n_steps=(unset)", 2), ("checkpoint_every_n_steps=50", 1),
-    ]
+    assert sorted((g.variant, g.test.n) for g in board.groups) == [("min_steps=(unset)", 2), ("min_steps=300", 1)]
+
+
+def test_display_keys_never_split_a_configuration(make_record):
+    quiet = make_record("lora", 1, 0.80, 0.7, config={"r": 8, "trainer": {"progress_bar": False, "num_workers": 0}})
+    shown = make_record("lora", 2, 0.82, 0.7, config={"r": 8, "trainer": {"progress_bar": True, "num_workers": 4}})
+    logged = make_record("lora", 3, 0.84, 0.7, config={"r": 8, "trainer": {"log_every_n_steps": 1}})
+    (board,), _ = build_leaderboards([quiet, shown, logged])
+    assert [(g.variant, g.test.n) for g in board.groups] == [("", 3)]
 
 
 def test_a_model_without_reference_runs_is_paired_with_the_reference_on_the_other_model(make_record):

@@ -148,7 +148,6 @@ def test_every_task_yaml_instantiates_with_its_kind_and_metric(name, conf_task):
     assert task.name == name
     assert (task.kind, task.metric) == EXPECTED[name]
     text = (TASK_CONF / f"{name}.yaml").read_text()
-    assert "max_train_examples: null" in text and "max_eval_examples: null" in text
     assert "_sentences" not in text  # the budget keys count examples of any kind
     budget = conf_task(name, max_train_examples=7, max_eval_examples=3)
     assert (budget.max_train_examples, budget.max_eval_examples) == (7, 3)
