@@ -80,10 +80,17 @@ class TrainerConfig:
     """One batch of train/dev/test, for smoke tests."""
     checkpoint_every_n_steps: Optional[int] = None
     """Also checkpoint every N optimizer steps, to resume mid-epoch (null: at epoch ends only)."""
+    early_stopping_patience: Optional[int] = None
+    """Stop when this many dev evaluations in a row bring no improvement (max_epochs stays the
+    cap; null: train the full budget). Counts evaluations, so it follows val_check_interval."""
 
     def __post_init__(self) -> None:
         if self.min_steps is not None and self.min_steps < 1:
             raise ConfigError(f"trainer.min_steps: {self.min_steps} must be a positive number of steps, or null")
+        if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
+            raise ConfigError(
+                f"trainer.early_stopping_patience: {self.early_stopping_patience} must be a positive number of dev evaluations, or null"
+            )
 
     def epochs_for(self, steps_per_epoch: int) -> int:
         """Epochs to train: max_epochs, or more whole epochs when min_steps asks for more steps."""

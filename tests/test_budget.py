@@ -97,3 +97,16 @@ def test_a_minimum_of_zero_steps_is_refused_naming_the_key():
 
     with pytest.raises(ConfigError, match="trainer.min_steps"):
         checked_dataclass(TrainerConfig, compose_config(["trainer.min_steps=0"]).trainer, "trainer")
+
+
+def test_early_stopping_ends_training_after_its_patience_in_dev_evaluations(tmp_path, data_root):
+    # Four dev evaluations an epoch, a learning rate of 0 (dev never improves after the first
+    # evaluation), patience 2: training stops at the third evaluation, inside epoch 1 of 5.
+    result = run(compose_config([
+        *quick_overrides(tmp_path, train=32, evaluate=8), "trainer.max_epochs=5", "trainer.val_check_interval=0.25",
+        "trainer.early_stopping_patience=2", "method.lr=0.0",
+    ]))  # fmt: skip
+    assert result.status == "completed", result.error
+    (stage,) = result.stages
+    assert stage["stopped_early"] and len(stage["dev_history"]) == 3
+    assert stage["optimizer_steps"] == 3  # 4 steps an epoch (32 examples, batch 8): evaluations at 1, 2, 3

@@ -19,7 +19,7 @@ from typing import Any
 
 from harness.config import TrainerConfig
 from harness.formulations.cost import SUMMED, AttemptLedger, PeakMemory, ThroughputMeter
-from harness.formulations.trainer import build_trainer, resume_checkpoint
+from harness.formulations.trainer import build_trainer, resume_checkpoint, stopped_early
 
 
 @dataclass
@@ -38,8 +38,9 @@ class StageOutcome:
     peak_memory_kind: str = "rss"
     attempts: int = 1  # more than one: killed and resumed; every figure above sums all attempts
     train_examples: int = 0
-    epochs: int = 0
+    epochs: int = 0  # the epoch budget (early stopping may end sooner: see optimizer_steps)
     optimizer_steps: int = 0
+    stopped_early: bool = False
     resumed_from: str | None = None
     dev: dict[str, Any] = field(default_factory=dict)
     dev_history: list[dict[str, Any]] = field(default_factory=list)
@@ -87,7 +88,7 @@ def run_stage(
                 outcome.resumed_from = str(resume)
             trainer.fit(module, datamodule=data, ckpt_path=resume)
             fit_seconds = time.perf_counter() - started
-            outcome.optimizer_steps = trainer.global_step
+            outcome.optimizer_steps, outcome.stopped_early = trainer.global_step, stopped_early(trainer)
             best = stage_dir / "checkpoints" / "best.ckpt"
             if not trainer_cfg.fast_dev_run and best.is_file():
                 module.load_selected(best)  # the dev-selected weights: for test and the next stage

@@ -1,7 +1,8 @@
 """Token classification: a linear head on each token's last hidden state (decoder or encoder).
 
-Used for sequence labeling (NER, chunking, POS, ABSA). The label of a word is predicted from its
-first sub-token, as in LS-LLaMA and "Do Not (Always) Look Right". The backbone arrives already
+Used for sequence labeling (NER, chunking, POS, ABSA). The label of a word is predicted from one
+of its sub-tokens, `label_token`: its first sub-token with a character of the word (as in
+LS-LLaMA and "Do Not (Always) Look Right") or its last (see `harness.tasks.encoding`). The backbone arrives already
 adapted by a method; this module owns only the head, the loss and the evaluation.
 """
 
@@ -23,12 +24,23 @@ class TokenClassification:
 
     name: str = "token_classification"
     """Formulation name in records."""
+    label_token: str = "first"
+    """Which sub-token carries a word's label: first (first with a character of the word), last,
+    or first_any (the first even if a bare word-boundary token; how older records were made)."""
 
     head = "classification"  # what the backbone must provide: hidden states, no LM head
     task_kinds = ("sequence_labeling",)
 
+    def __post_init__(self) -> None:
+        from harness.tasks.encoding import LABEL_TOKENS
+
+        if self.label_token not in LABEL_TOKENS:
+            raise ValueError(f"formulation.label_token: {self.label_token!r} is not one of {list(LABEL_TOKENS)}")
+
     def build(self, task, task_data, backbone, method, trainer_cfg, seed: int, cache_dir):
-        return build_token_classification(task, task_data, backbone, method, trainer_cfg, seed, cache_dir)
+        return build_token_classification(
+            task, task_data, backbone, method, trainer_cfg, seed, cache_dir, label_token=self.label_token
+        )
 
 
 class TokenClassifier(FormulationModule):
@@ -74,7 +86,7 @@ class TokenClassifier(FormulationModule):
             tags = word_tags_from_token_predictions(
                 predicted[row].tolist(), word_index.tolist(), int(batch["num_words"][row]), self.labels
             )
-            confidence = best[row][word_index >= 0]  # the labelled (first) sub-tokens
+            confidence = best[row][word_index >= 0]  # the label tokens
             # Mean log-probability of the chosen tags: the sentence's confidence.
             out.append((index, tags, float(confidence.mean()) if confidence.numel() else 0.0))
         return out
@@ -104,7 +116,9 @@ class TokenClassifier(FormulationModule):
         }
 
 
-def build_token_classification(task, task_data, backbone, method, trainer_cfg, seed: int, cache_dir):
+def build_token_classification(
+    task, task_data, backbone, method, trainer_cfg, seed: int, cache_dir, label_token: str = "first"
+):
     """(LightningModule, LightningDataModule) for a sequence-labeling task on an adapted backbone."""
     from harness.formulations.batching import pad_batch
     from harness.formulations.datamodule import ExampleData
@@ -122,6 +136,7 @@ def build_token_classification(task, task_data, backbone, method, trainer_cfg, s
             trainer_cfg.max_length,
             cache_dir=cache_dir,
             cache_key={"task": task.name, "split": split, "data_hash": task_data.data_hash, "n": len(sentences)},
+            label_token=label_token,
         )
         items[split] = [{**encoded[i], "num_words": len(sentences[i].words)} for i in range(len(encoded))]
         lengths[split] = [len(item["input_ids"]) for item in items[split]]

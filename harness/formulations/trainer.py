@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
 
 from harness.config import LoggerConfig, TrainerConfig
@@ -62,6 +62,9 @@ def build_trainer(cfg: TrainerConfig, work_dir: Path, monitor: str, loggers: lis
                 enable_version_counter=False,
             )
         )
+    if cfg.early_stopping_patience:
+        # Patience counts dev evaluations; its state is checkpointed, so a resumed run keeps counting.
+        callbacks.append(EarlyStopping(monitor=monitor, mode="max", patience=cfg.early_stopping_patience))
     if cfg.progress_bar:
         callbacks.append(RichProgressBar())
     return L.Trainer(
@@ -87,6 +90,12 @@ def build_trainer(cfg: TrainerConfig, work_dir: Path, monitor: str, loggers: lis
         use_distributed_sampler=False,  # our batch samplers shard by rank themselves
         num_sanity_val_steps=0,
     )
+
+
+def stopped_early(trainer: L.Trainer) -> bool:
+    """Whether early stopping ended the fit before its epoch or step budget."""
+    # Not `stopped_epoch > 0`: a stop inside the first epoch leaves it at 0.
+    return any(isinstance(c, EarlyStopping) and c.wait_count >= c.patience for c in trainer.callbacks)
 
 
 def resume_checkpoint(work_dir: Path) -> Path | None:

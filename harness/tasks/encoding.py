@@ -1,8 +1,16 @@
 """Sentences of words -> sub-token inputs for token classification, and predictions back to words.
 
-Each word's label sits on its FIRST sub-token; later sub-tokens and special tokens get
-``IGNORE_INDEX`` so the loss and the metric see exactly one decision per word (the convention of
-BERT's NER fine-tuning, Devlin et al., 2019, and of the LS-LLaMA / bidirectional-layer papers).
+Each word's label sits on ONE of its sub-tokens; the others and special tokens get
+``IGNORE_INDEX`` so the loss and the metric see exactly one decision per word. Which one is a
+choice (`LABEL_TOKENS`):
+
+- ``first``: the first sub-token that holds a character of the word (the convention of BERT's NER
+  fine-tuning, Devlin et al., 2019, and of the LS-LLaMA / bidirectional-layer papers), skipping a
+  bare word-boundary token: byte-level BPE splits " 1996" into "Ġ" + "1" + "9" + ..., and a label
+  on the bare "Ġ" is predicted before the model has seen any of the word in a causal layer;
+- ``last``: the word's last sub-token, which in a causal layer has seen the whole word;
+- ``first_any``: the first sub-token even when it is a bare boundary marker (how records made
+  before the choice existed were encoded; kept so they can be reproduced).
 
 Words reach the fast tokenizer pre-split (``is_split_into_words=True``), each with the prefix that
 makes it tokenize as it would mid-sentence in running text: a space for byte-level BPE (SmolLM2,
@@ -31,14 +39,15 @@ from harness.tasks.examples import LabeledSentence
 
 IGNORE_INDEX = -100  # torch.nn.CrossEntropyLoss's default ignore_index
 TEMPLATE_VERSION = 1  # bump whenever the encoding below changes what it produces
+LABEL_TOKENS = ("first", "last", "first_any")
 _BATCH = 1024  # sentences per tokenizer call: large enough to amortise the Python overhead
 _FIELDS = ("input_ids", "labels", "word_index")
 
 
 @dataclass
 class EncodedSplit:
-    """Per sentence: ``input_ids``, ``labels`` (IGNORE_INDEX off first sub-tokens) and
-    ``word_index`` (the word a first sub-token starts, -1 elsewhere), all of equal length."""
+    """Per sentence: ``input_ids``, ``labels`` (IGNORE_INDEX off each word's label token) and
+    ``word_index`` (the word a label token labels, -1 elsewhere), all of equal length."""
 
     input_ids: list[list[int]]
     labels: list[list[int]]
@@ -110,6 +119,7 @@ def encode_sentences(
     max_length: int,
     cache_dir: Path | None = None,
     cache_key: Mapping[str, Any] | None = None,
+    label_token: str = "first",
 ) -> EncodedSplit:
     """Tokenizes ``sentences`` for token classification, through an on-disk cache if given.
 
@@ -121,6 +131,8 @@ def encode_sentences(
         raise TypeError("encode_sentences needs a fast (Rust-backed) tokenizer for word_ids()")
     if max_length < 1:
         raise ValueError(f"max_length must be positive, got {max_length}")
+    if label_token not in LABEL_TOKENS:
+        raise ValueError(f"label_token: {label_token!r} is not one of {list(LABEL_TOKENS)}")
     cache_path = None
     if cache_dir is not None:
         full_key = {
@@ -130,21 +142,24 @@ def encode_sentences(
             "labels": sorted(label_to_id.items(), key=lambda item: item[1]),
             "sentences": _sentences_digest(sentences),
             "template_version": TEMPLATE_VERSION,
+            # Left out for the old default so its cache files stay valid.
+            **({} if label_token == "first_any" else {"label_token": label_token}),
         }
         key_json = json.dumps(full_key, sort_keys=True, default=str)
         cache_path = Path(cache_dir) / f"{hashlib.sha256(key_json.encode()).hexdigest()}.npz"
         cached = _read_cache(cache_path, key_json)
         if cached is not None:
             return cached
-    encoded = _encode(sentences, tokenizer, label_to_id, max_length)
+    encoded = _encode(sentences, tokenizer, label_to_id, max_length, label_token)
     encoded.cache_path = cache_path
     if cache_path is not None:
         _write_cache(cache_path, key_json, encoded)
     return encoded
 
 
-def _encode(sentences, tokenizer, label_to_id, max_length) -> EncodedSplit:
+def _encode(sentences, tokenizer, label_to_id, max_length, label_token: str = "first") -> EncodedSplit:
     prefix = word_prefix(tokenizer)
+    is_bare = _bare_token_test(tokenizer)
     unknown = {t for s in sentences for t in s.tags} - set(label_to_id)
     if unknown:
         raise ValueError(f"tags {sorted(unknown)} are not in the label set {list(label_to_id)}")
@@ -159,18 +174,44 @@ def _encode(sentences, tokenizer, label_to_id, max_length) -> EncodedSplit:
         )
         for row, sentence in enumerate(batch):
             word_ids = encoding.word_ids(row)
+            input_ids = list(encoding["input_ids"][row])
             labels = [IGNORE_INDEX] * len(word_ids)
             word_index = [-1] * len(word_ids)
-            previous = None
-            for position, word in enumerate(word_ids):
-                if word is not None and word != previous:
-                    labels[position] = label_to_id[sentence.tags[word]]
-                    word_index[position] = word
-                previous = word
-            result.input_ids.append(list(encoding["input_ids"][row]))
+            for word, position in _label_positions(word_ids, input_ids, label_token, is_bare).items():
+                labels[position] = label_to_id[sentence.tags[word]]
+                word_index[position] = word
+            result.input_ids.append(input_ids)
             result.labels.append(labels)
             result.word_index.append(word_index)
     return result
+
+
+def _label_positions(word_ids, input_ids, label_token: str, is_bare) -> dict[int, int]:
+    """{word: position of the sub-token that carries its label} for one encoded sentence."""
+    positions: dict[int, list[int]] = {}
+    for position, word in enumerate(word_ids):
+        if word is not None:
+            positions.setdefault(word, []).append(position)
+    if label_token == "last":
+        return {word: tokens[-1] for word, tokens in positions.items()}
+    if label_token == "first_any":
+        return {word: tokens[0] for word, tokens in positions.items()}
+    # The first sub-token with text; a word made only of boundary tokens keeps its first one.
+    return {
+        word: next((p for p in tokens if not is_bare(input_ids[p])), tokens[0]) for word, tokens in positions.items()
+    }
+
+
+def _bare_token_test(tokenizer):
+    """is_bare(token_id): whether the token decodes to whitespace only ("Ġ", "▁"), memoised."""
+    memo: dict[int, bool] = {}
+
+    def is_bare(token_id: int) -> bool:
+        if token_id not in memo:
+            memo[token_id] = tokenizer.decode([token_id]).strip() == ""
+        return memo[token_id]
+
+    return is_bare
 
 
 def _read_cache(path: Path, key_json: str) -> EncodedSplit | None:
@@ -214,7 +255,7 @@ def word_tags_from_token_predictions(
     num_words: int,
     id_to_label: Sequence[str] | Mapping[int, str],
 ) -> list[str]:
-    """One predicted tag per word, read off each word's first sub-token.
+    """One predicted tag per word, read off each word's label token (`word_index` marks it).
 
     Words that truncation cut off (or that produced no sub-token) get "O", so the metric still
     sees the whole sentence and counts their gold spans as missed.

@@ -43,7 +43,7 @@ def check_alignment(encoded, sentences, label_to_id):
 def test_smollm2_every_real_word_starts_with_a_space_token(conll, label_to_id, smollm2_tokenizer):
     tokenizer = smollm2_tokenizer
     sentences = conll.train
-    encoded = encode_sentences(sentences, tokenizer, label_to_id, max_length=512)
+    encoded = encode_sentences(sentences, tokenizer, label_to_id, max_length=512, label_token="first_any")
     check_alignment(encoded, sentences, label_to_id)
     for i in range(len(sentences)):
         tokens = tokenizer.convert_ids_to_tokens(encoded[i]["input_ids"])
@@ -57,6 +57,60 @@ def test_smollm2_every_real_word_starts_with_a_space_token(conll, label_to_id, s
     for i in range(50):
         text = " " + " ".join(sentences[i].words)
         assert encoded[i]["input_ids"] == tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+SMOLLM2_CASES = [  # (word, its first sub-token with text, its last sub-token), as SmolLM2 splits them
+    ("EU", "EU", "EU"),  # one piece
+    ("1996", "1", "6"),  # " 1996" is a bare "Ġ" then one token per digit
+    ("3-1", "3", "1"),
+    ("19.5", "1", "5"),
+    ("(", "(", "("),  # punctuation keeps its space: "Ġ("
+    ("Ssangyong", "S", "ong"),  # a multi-piece word
+]
+
+
+@pytest.mark.parametrize("label_token", ["first", "last", "first_any"])
+def test_label_token_on_numbers_punctuation_and_multi_piece_words(smollm2_tokenizer, label_token):
+    words = tuple(word for word, _, _ in SMOLLM2_CASES)
+    tags = tuple(f"B-T{i}" for i in range(len(words)))
+    label_to_id = {tag: i for i, tag in enumerate(tags)}
+    item = encode_sentences([LabeledSentence(words, tags)], smollm2_tokenizer, label_to_id, 64, label_token=label_token)[0]
+    labelled = {item["word_index"][p]: p for p in range(len(item["input_ids"])) if item["word_index"][p] >= 0}
+    assert sorted(labelled) == list(range(len(words)))
+    for word_number, (word, first, last) in enumerate(SMOLLM2_CASES):
+        text = smollm2_tokenizer.decode([item["input_ids"][labelled[word_number]]]).strip()
+        if label_token == "last":
+            assert text == last, word
+        elif label_token == "first" or not word[0].isdigit():
+            assert text == first, word
+        else:
+            assert text == "", word  # first_any: the bare boundary token before the digits
+        assert item["labels"][labelled[word_number]] == label_to_id[tags[word_number]]
+
+
+def test_the_first_label_token_is_never_a_bare_boundary_token(conll, label_to_id, smollm2_tokenizer):
+    sentences = conll.train[:2000]
+    first = encode_sentences(sentences, smollm2_tokenizer, label_to_id, max_length=512, label_token="first")
+    first_any = encode_sentences(sentences, smollm2_tokenizer, label_to_id, max_length=512, label_token="first_any")
+    check_alignment(first, sentences, label_to_id)
+    bare_before = bare_now = words = 0
+    for i in range(len(sentences)):
+        for encoded, counter in ((first, "now"), (first_any, "before")):
+            ids, word_index = encoded[i]["input_ids"], encoded[i]["word_index"]
+            bare = sum(smollm2_tokenizer.decode([ids[p]]).strip() == "" for p in range(len(ids)) if word_index[p] >= 0)
+            if counter == "now":
+                bare_now += bare
+                words += len(sentences[i].words)
+            else:
+                bare_before += bare
+    assert bare_now == 0
+    assert 0.05 * words < bare_before < 0.25 * words  # about one word in eight (mostly numbers)
+
+
+def test_an_unknown_label_token_is_refused_by_name(smollm2_tokenizer):
+    sentence = LabeledSentence(("a",), ("O",))
+    with pytest.raises(ValueError, match="label_token"):
+        encode_sentences([sentence], smollm2_tokenizer, {"O": 0}, 8, label_token="middle")
 
 
 def test_minilm_special_tokens_are_unlabeled(conll, label_to_id, minilm_tokenizer):
