@@ -1,8 +1,9 @@
 """What every formulation shares, written once: the training step with the method's loss term and
 the non-finite-loss guard, collecting predictions during dev/test, scoring once per evaluation,
-best-dev tracking (scores and predictions of the selected evaluation), optimizer parameter groups
-from the method, checkpoints of trainable tensors only, RNG state for exact resume, per-example
-prediction rows for ``predictions.jsonl`` and a sampled W&B table.
+best-dev tracking (scores and predictions of the selected evaluation), the dev history (score
+against training examples seen, for learning curves), optimizer parameter groups from the method,
+checkpoints of trainable tensors only, RNG state for exact resume, per-example prediction rows for
+``predictions.jsonl`` and a sampled W&B table.
 
 A formulation module subclasses `FormulationModule` and fills in four small methods:
 
@@ -73,7 +74,9 @@ class FormulationModule(L.LightningModule):
         # Dev scores (and predictions) of the selected (best) evaluation, so dev need not be re-run.
         self.best_dev_scores: dict[str, Any] = {}
         self.best_dev_predictions: dict[int, tuple[Any, Any]] = {}
-        self.dev_history: list[dict[str, Any]] = []  # (step, primary score) of every dev evaluation
+        # Every dev evaluation inside fit: optimizer step, training examples seen so far, primary score.
+        self.dev_history: list[dict[str, Any]] = []
+        self.examples_seen = 0  # training examples consumed by this stage so far, resumes included
         # Only trainable tensors go into checkpoints (see on_save_checkpoint), so loading is partial.
         self.strict_loading = False
         # from_pretrained returns modules in eval mode, and Lightning keeps each module's mode:
@@ -109,6 +112,7 @@ class FormulationModule(L.LightningModule):
     # --- training --------------------------------------------------------------------------
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        self.examples_seen += self._examples_in(batch)
         loss = self.loss(batch)
         size = int(batch["input_ids"].shape[0])
         term_fn = getattr(self.method, "loss_term", None)
@@ -122,6 +126,15 @@ class FormulationModule(L.LightningModule):
             raise FloatingPointError(f"non-finite training loss {loss.item()} at step {self.global_step}")
         self.log("train/loss", loss, prog_bar=True, batch_size=size)
         return loss
+
+    def _examples_in(self, batch: dict[str, Any]) -> int:
+        """Examples in one training micro-batch on all ranks: a learning curve's x axis counts data,
+        not optimizer steps, so runs with different batch sizes or accumulation compare. Each rank
+        counts its own shard and assumes the others' are as large (no collective per step), so with
+        several devices a short last batch on some rank is over-counted by at most a batch."""
+        rows = batch["index"] if "index" in batch else batch["input_ids"]  # a multiple-choice row is a question
+        world_size = self._trainer.world_size if self._trainer is not None else 1  # a step called outside fit
+        return len(rows) * world_size
 
     def configure_optimizers(self):
         lr_for = getattr(self.method, "lr_for", None)
@@ -158,7 +171,10 @@ class FormulationModule(L.LightningModule):
         self.scores[split] = scores
         self.predictions[split] = predictions
         if split == "dev" and self.trainer.state.fn == "fit":
-            self.dev_history.append({"step": int(self.global_step), self.metric_name: scores[self.metric_name]})
+            self.dev_history.append({
+                "step": int(self.global_step), "examples_seen": self.examples_seen,
+                self.metric_name: scores[self.metric_name],
+            })  # fmt: skip
             best = self.best_dev_scores.get(self.metric_name, float("-inf"))
             if scores[self.metric_name] > best:  # strictly better, as ModelCheckpoint(mode="max")
                 self.best_dev_scores, self.best_dev_predictions = scores, predictions
@@ -213,11 +229,13 @@ class FormulationModule(L.LightningModule):
         checkpoint["harness_best_dev_scores"] = self.best_dev_scores
         checkpoint["harness_selection"] = self.selection_state()
         checkpoint["harness_dev_history"] = self.dev_history
+        checkpoint["harness_examples_seen"] = self.examples_seen
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self._pending_rng = checkpoint.get("harness_rng")
         self.best_dev_scores = checkpoint.get("harness_best_dev_scores", {})
         self.dev_history = checkpoint.get("harness_dev_history", [])
+        self.examples_seen = checkpoint.get("harness_examples_seen", 0)
         self.load_selection_state(checkpoint.get("harness_selection", {}))
 
     def on_train_batch_start(self, batch, batch_idx: int) -> None:

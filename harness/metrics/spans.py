@@ -1,17 +1,27 @@
-"""Spans from IOB2 tags, read strictly (seqeval strict mode), for the CoNLL span F1.
+"""Spans from IOB2 tags, read two ways: as conlleval reads them (the score the papers report) and
+strictly (seqeval's strict IOB2 mode).
 
-Definition (seqeval's ``mode="strict", scheme=IOB2``): a span of type X starts at ``B-X`` and
-continues over the directly following ``I-X`` tags of the same type; it ends at ``O``, at any
-``B-``, or at an ``I-Y`` of another type. An ``I-X`` that does not continue a span of type X (at the
-start of a sentence, after ``O``, or after a tag of another type) starts no span: it is dropped,
-never repaired into one. A predicted span is correct only if its type, start and end all equal a
-gold span's. On well-formed IOB2 (every gold file, and any prediction without stray ``I-`` tags)
-this equals the CoNLL-2003 ``conlleval`` score; conlleval and seqeval's default mode instead repair
-a stray ``I-X`` into the start of a span, so their scores can differ from this one either way.
+Both readings agree on well-formed IOB2, where every ``I-X`` continues a span of type X. They
+differ only on a *stray* ``I-X``: one at the start of a sentence, after ``O``, or after a tag of
+another type (a type change inside a span). In both, a span of type X starts at ``B-X``, continues
+over the directly following ``I-X`` tags, and ends before ``O``, before any ``B-``, and before an
+``I-Y`` of another type; a stray ``I-X`` always ends the span before it. Then:
+
+- ``iob2_spans`` (conlleval, the CoNLL-2003 ``conlleval.perl`` script, and seqeval's default mode):
+  a stray ``I-X`` is repaired into the start of a span of type X. In conlleval.perl's terms
+  (startOfChunk / endOfChunk, for tags O, B, I): a chunk starts at ``B``, at ``I`` after ``O``, and
+  at any tag whose type differs from the previous tag's; it ends before ``O``, before ``B``, and
+  before a tag of another type. So ``I-PER I-PER O`` is one PER span and ``B-PER I-LOC`` two spans.
+- ``strict_iob2_spans`` (seqeval ``mode="strict", scheme=IOB2``): a stray ``I-X`` starts no span;
+  it and the ``I-X`` tags after it are dropped. Model predictions contain stray tags (gold files
+  rarely do), so this score can differ from conlleval's either way.
+
+A predicted span is correct only if its type, start and end all equal a gold span's.
 
 Why hand-written: seqeval, the usual implementation, has been unmaintained since 2020 and pulls in
-scikit-learn; the definition is a few lines, and tests/metrics/ checks these against scores
-computed by hand (including seqeval's own README example).
+scikit-learn; the definitions are a few lines. seqeval is a test reference only, never a runtime
+dependency of harness/: tests/metrics/ compares both readings with it on thousands of random tag
+sequences, and against hand-worked conlleval results.
 """
 
 from __future__ import annotations
@@ -37,8 +47,8 @@ def _split_tag(tag: str, position: int) -> tuple[str, str]:
     return prefix, entity_type
 
 
-def iob2_spans(tags: Sequence[str]) -> list[Span]:
-    """The strict IOB2 spans of one sentence's tags, in order: [(type, start, end_exclusive)]."""
+def _read_spans(tags: Sequence[str], stray_inside_starts_a_span: bool) -> list[Span]:
+    """The spans of one sentence; the flag is the one point where conlleval and strict IOB2 differ."""
     spans: list[Span] = []
     open_type: str | None = None  # type of the span being extended, None when outside a span
     open_start = 0
@@ -49,9 +59,21 @@ def iob2_spans(tags: Sequence[str]) -> list[Span]:
         if open_type is not None:
             spans.append((open_type, open_start, position))
             open_type = None
-        if prefix == "B":
+        if prefix == "B" or (prefix == "I" and stray_inside_starts_a_span):
             open_type, open_start = entity_type, position
-        # "O" and a stray "I-X" (strict mode) leave nothing open.
+        # "O", and a stray "I-X" read strictly, leave nothing open.
     if open_type is not None:
         spans.append((open_type, open_start, len(tags)))
     return spans
+
+
+def iob2_spans(tags: Sequence[str]) -> list[Span]:
+    """The spans of one sentence as conlleval reads them (a stray I-X starts a span), in order:
+    [(type, start, end_exclusive)]."""
+    return _read_spans(tags, stray_inside_starts_a_span=True)
+
+
+def strict_iob2_spans(tags: Sequence[str]) -> list[Span]:
+    """The spans of one sentence read strictly (a stray I-X starts none), in order:
+    [(type, start, end_exclusive)]."""
+    return _read_spans(tags, stray_inside_starts_a_span=False)

@@ -15,8 +15,13 @@ subsets (`task.max_eval_examples`, another data folder) are never ranked or pair
 the training budget (`task.max_train_examples`) is part of what is compared, so it does not split.
 Against a reference method: the runs are paired by seed (same training-data order) with the
 reference's selected variant on the same model, or, for a model the reference never ran on (an
-encoder baseline), on the one model it ran on; a paired t-test (scipy.stats.ttest_rel) gives the
-p-value when there are at least two pairs.
+encoder baseline), on the one model it ran on. Three tests compare a group with that reference:
+- seeds, paired t-test (scipy.stats.ttest_rel, two-sided) over the seeds both have, at least two;
+- test examples, paired bootstrap (Koehn 2004), pooled over seeds, where the records keep their
+  predictions (`example_significance`);
+- seeds, Almost Stochastic Order (Dror et al. 2019; Ulmer et al. 2022; deepsig.aso): epsilon_min of
+  the group's seed scores over the reference's, with at least three seeds on each side.
+Only the plumbing is written here; the tests are scipy's and deepsig's.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,12 +37,14 @@ import numpy as np
 from scipy import stats
 
 from harness.results.collect import primary_score
+from harness.results.example_significance import ExampleComparison, PredictionFiles, compare_on_examples
 from harness.results.configurations import (
     config_hash,
     evaluation_config,
     experiment_config,
     variant_labels,
 )
+from harness.results.learning_curves import not_converged
 from harness.results.record import RunResult
 
 
@@ -53,7 +61,7 @@ class Summary:
 
 @dataclass
 class PairedComparison:
-    """A group against the reference, over the seeds both have."""
+    """A group against the reference by the seed-level paired t-test, over the seeds both have."""
 
     reference: str  # the reference group's label
     n_pairs: int
@@ -62,6 +70,23 @@ class PairedComparison:
     p_value: float
     note: str = ""  # why the test is n/a, when it is
     reference_model: str = ""  # set when the reference ran on another model (no reference on this one)
+
+
+ASO_MIN_SEEDS = 3  # per side: ASO compares two score distributions, and two seeds are no distribution
+# deepsig integrates over quantile levels in steps of dt (default 0.005) with a slow per-point quantile
+# function; 0.01 halves the cost and moves epsilon_min by under 0.01 on three-seed step functions.
+ASO_DT = 0.01
+
+
+@dataclass
+class StochasticOrder:
+    """Almost Stochastic Order of a group's seed scores over the reference's (Dror et al. 2019)."""
+
+    reference: str
+    n_seeds: int
+    n_reference_seeds: int
+    epsilon_min: float  # upper bound of the violation ratio; < 0.5: the group is better; nan: not computed
+    note: str = ""  # why it was not computed
 
 
 @dataclass
@@ -81,10 +106,13 @@ class Group:
     memory_kind: str
     train_seconds: float
     variant: str = ""
-    comparison: PairedComparison | None = None
+    comparison: PairedComparison | None = None  # seeds, paired t-test
+    example_comparison: ExampleComparison | None = None  # test examples, paired bootstrap
+    stochastic_order: StochasticOrder | None = None  # seeds, ASO
     is_reference: bool = False
     selected: bool = False  # the best dev mean among this method's variants on this task and model
     best: bool = False  # the best test mean among the selected groups of the leaderboard
+    not_converged: bool | None = None  # a seed's dev score still rising at its last evaluation (learning_curves)
 
     @property
     def label(self) -> str:
@@ -122,6 +150,7 @@ class Statistics:
     confidence: float = 0.95
     resamples: int = 10_000
     rng_seed: int = 0
+    aso_iterations: int = 500  # ASO's bootstrap of its violation ratio (deepsig's default 1000): ~0.6 s a test
 
 
 def summarize(values: list[float], statistics: Statistics = Statistics()) -> Summary:
@@ -165,6 +194,33 @@ def paired_test(scores: dict[int, float], reference: dict[int, float], reference
     return PairedComparison(reference_label, len(seeds), delta, float(result.statistic), float(result.pvalue))
 
 
+def almost_stochastic_order(
+    scores: list[float], reference: list[float], reference_label: str, statistics: Statistics = Statistics()
+) -> StochasticOrder:
+    """epsilon_min of ASO (Dror et al. 2019, as deepsig.aso computes it; Ulmer et al. 2022): how far
+    the distribution of `scores` is from stochastically dominating `reference`'s. 0 = dominates,
+    < 0.5 = better (reject "not better" at `statistics.confidence`), 0.5 = indistinguishable,
+    near 1 = not better. Seeds need not pair. Fixed seed: the same epsilon on every report."""
+    n, m = len(scores), len(reference)
+    if min(n, m) < ASO_MIN_SEEDS:
+        return StochasticOrder(reference_label, n, m, math.nan, f"fewer than {ASO_MIN_SEEDS} seeds")
+    from deepsig import aso  # imports torch: only when a comparison needs it
+
+    state = np.random.get_state()  # deepsig seeds numpy's global RNG; leave it as it was
+    try:
+        with warnings.catch_warnings():
+            # Identical score distributions divide 0 by 0; deepsig warns and defines the ratio as 0.5.
+            warnings.simplefilter("ignore")
+            epsilon = aso(
+                scores, reference, confidence_level=statistics.confidence,
+                num_bootstrap_iterations=statistics.aso_iterations, dt=ASO_DT, seed=statistics.rng_seed,
+                show_progress=False,
+            )
+    finally:
+        np.random.set_state(state)
+    return StochasticOrder(reference_label, n, m, float(epsilon))
+
+
 def _mean(values: list[float]) -> float:
     return float(np.mean(values)) if values else math.nan
 
@@ -181,6 +237,7 @@ def make_group(key: tuple, runs: list[RunResult], statistics: Statistics) -> Gro
         peak_memory_bytes=_mean([run.cost.peak_memory_bytes for run in runs]),
         memory_kind=kinds[0] if len(kinds) == 1 else "mixed",
         train_seconds=_mean([run.cost.train_seconds for run in runs]),
+        not_converged=not_converged(runs),
     )
 
 
@@ -232,31 +289,35 @@ def metric_views(result: RunResult) -> list[RunResult]:
 
 
 def build_leaderboards(
-    results: list[RunResult], reference: str | None = None, statistics: Statistics = Statistics()
+    results: list[RunResult], reference: str | None = None, statistics: Statistics = Statistics(),
+    predictions: PredictionFiles | None = None,
 ) -> tuple[list[Leaderboard], list[str]]:
     """Group completed, scored records into one leaderboard per (task, metric, evaluation set);
-    returns notes too."""
+    returns notes too. `predictions`: the records' predictions.jsonl files, for the example-level
+    test (without them every group has "no predictions")."""
     notes: list[str] = []
     results = [view for result in results for view in metric_views(result)]
     buckets: dict[tuple, list[RunResult]] = {}
     configs: dict[tuple, dict[str, dict[str, Any]]] = {}  # (task, metric, model, method) -> variant configs
     eval_configs: dict[tuple, dict[str, dict[str, Any]]] = {}  # (task, metric) -> evaluation-set configs
-    eval_set_of: dict[str, str] = {}  # variant id -> evaluation-set id (the task config is part of a variant)
     for result in results:
         config = experiment_config(result)
         vid, eval_config = config_hash(config), evaluation_config(result)
-        buckets.setdefault((result.task, result.primary_metric, result.model, result.method, vid), []).append(result)
+        # The evaluation set is part of the bucket: one config run on other data (or scored under
+        # another span definition) is another group, on another board, never averaged together.
+        eval_id = config_hash(eval_config)
+        key = (result.task, result.primary_metric, result.model, result.method, vid, eval_id)
+        buckets.setdefault(key, []).append(result)
         configs.setdefault((result.task, result.primary_metric, result.model, result.method), {})[vid] = config
-        eval_set_of[vid] = config_hash(eval_config)
-        eval_configs.setdefault((result.task, result.primary_metric), {})[eval_set_of[vid]] = eval_config
+        eval_configs.setdefault((result.task, result.primary_metric), {})[eval_id] = eval_config
     labels = {method_key: variant_labels(by_variant) for method_key, by_variant in configs.items()}
     eval_labels = {key: variant_labels(by_id, unset="all") for key, by_id in eval_configs.items()}
 
     boards: dict[tuple[str, str, str], list[Group]] = {}
     for key, runs in sorted(buckets.items()):
-        group = make_group(key, _one_run_per_seed(runs, notes), statistics)
+        group = make_group(key[:5], _one_run_per_seed(runs, notes), statistics)
         group.variant = labels[key[:4]][key[4]]
-        boards.setdefault((group.task, group.metric, eval_labels[key[:2]][eval_set_of[key[4]]]), []).append(group)
+        boards.setdefault((group.task, group.metric, eval_labels[key[:2]][key[5]]), []).append(group)
 
     leaderboards = []
     for (task, metric, eval_set), board in sorted(boards.items()):
@@ -268,14 +329,16 @@ def build_leaderboards(
         for g in board:
             g.best = g.selected and g.test.mean == top
         if reference is not None:
-            _compare_with_reference(board, reference)
+            _compare_with_reference(board, reference, statistics, predictions or PredictionFiles({}))
         leaderboards.append(Leaderboard(task, metric, board, reference, eval_set))
     if reference is not None and not any(g.method == reference for board in boards.values() for g in board):
         notes.append(f"reference method {reference!r} has no completed runs: no paired tests")
     return leaderboards, notes
 
 
-def _compare_with_reference(board: list[Group], reference: str) -> None:
+def _compare_with_reference(
+    board: list[Group], reference: str, statistics: Statistics, predictions: PredictionFiles
+) -> None:
     """Pair each group with the reference method's selected variant on the same model; a model without
     reference runs (an encoder baseline) is paired with the reference on the one model that has it."""
     references = {g.model: g for g in board if g.method == reference and g.selected}
@@ -293,3 +356,15 @@ def _compare_with_reference(board: list[Group], reference: str) -> None:
                 g.comparison = paired_test(g.test_scores, chosen.test_scores, chosen.label)
                 if chosen.model != model:
                     g.comparison.reference_model = chosen.model
+                if g.test_scores:  # a search trial (dev only) has nothing to test on
+                    _test_beyond_seed_pairs(g, chosen, statistics, predictions)
+
+
+def _test_beyond_seed_pairs(group: Group, chosen: Group, statistics: Statistics, predictions: PredictionFiles) -> None:
+    """The example-level paired bootstrap and the seed-level ASO of `group` against `chosen`."""
+    group.example_comparison = compare_on_examples(
+        group.runs, chosen.runs, group.metric, chosen.label, predictions, statistics.resamples, statistics.rng_seed
+    )
+    group.stochastic_order = almost_stochastic_order(
+        list(group.test_scores.values()), list(chosen.test_scores.values()), chosen.label, statistics
+    )

@@ -7,16 +7,26 @@ status "failed" is *failed*; a completed record without a test score for its pri
 listed as incomplete too, unless it is a search trial (`evaluate_test: false`, scored on dev only),
 which counts as completed: model selection uses it, test statistics do not. Only completed, scored
 records ever reach the statistics.
+
+Span F1 changed definition: records written before it hold the strict IOB2 score under the name
+``span_f1`` (and no ``span_f1_strict``); newer ones hold conlleval's (see harness.metrics.span_f1).
+An old record with its ``predictions.jsonl`` is rescored here, in memory only (a record on disk is
+a fact, never rewritten), once the predictions reproduce its recorded strict score; one without
+keeps its strict score. `span_definition` says which a record's ``span_f1`` is, and the
+collection's notes say it once per task.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.results.record import RESULT_FILE, RunResult, read_result
+from harness.results.record import PREDICTIONS_FILE, RESULT_FILE, RunResult, read_result
 
 RUN_ID_PATTERN = re.compile(r"^[0-9a-f]{16}$")
 REPORT_MARKERS = ("report.html", "leaderboard.md")  # a report written inside a sweep folder is not a run
@@ -68,6 +78,95 @@ def primary_score(result: RunResult, split: str) -> float | None:
 def is_search_trial(result: RunResult) -> bool:
     """A run told not to read the test set (a hyperparameter-search trial) that has its dev score."""
     return result.config.get("evaluate_test") is False and primary_score(result, "dev") is not None
+
+
+SPAN_METRIC = "span_f1"
+CONLLEVAL = "conlleval"
+STRICT_RECORDED = "strict IOB2 (recorded before the conlleval definition)"
+RECOMPUTED = "conlleval (recomputed from predictions.jsonl)"
+# Set in memory on the splits of a rescored record: the record on disk does not say it.
+SPAN_DEFINITION_KEY = "span_definition"
+
+
+def _span_scored_splits(result: RunResult) -> dict[str, dict]:
+    return {
+        split: scores for split, scores in result.metrics.items() if isinstance(scores, dict) and SPAN_METRIC in scores
+    }
+
+
+def span_definition(result: RunResult) -> str | None:
+    """Which definition the record's span_f1 follows (CONLLEVAL, RECOMPUTED or STRICT_RECORDED);
+    None for a record whose primary metric is not span_f1."""
+    if result.primary_metric != SPAN_METRIC:
+        return None
+    splits = _span_scored_splits(result).values()
+    if any(scores.get(SPAN_DEFINITION_KEY) == RECOMPUTED for scores in splits):
+        return RECOMPUTED
+    if any("span_f1_strict" in scores for scores in splits):
+        return CONLLEVAL
+    return STRICT_RECORDED
+
+
+def _tags_by_split(path: Path) -> dict[str, tuple[list[list[str]], list[list[str]]]]:
+    """{split: (predicted tag lists, gold tag lists)} from a predictions.jsonl."""
+    by_split: dict[str, tuple[list[list[str]], list[list[str]]]] = {}
+    with path.open() as handle:
+        for line in handle:
+            if line.strip():
+                row = json.loads(line)
+                predicted, gold = by_split.setdefault(row["split"], ([], []))
+                predicted.append(row["prediction"])
+                gold.append(row["gold"])
+    return by_split
+
+
+def _rescored(result: RunResult, predictions: Path) -> RunResult:
+    """A copy of an old strict-span record with every span-scored split rescored from its predictions;
+    raises ValueError when they are missing a split or do not reproduce the recorded strict score."""
+    # Imported here: the metric pulls in evaluate and datasets, which only old records need.
+    from harness.metrics.span_f1 import span_scores
+
+    by_split = _tags_by_split(predictions)
+    metrics = dict(result.metrics)
+    for split, recorded in _span_scored_splits(result).items():
+        if split not in by_split:
+            raise ValueError(f"no {split} rows")
+        scores = span_scores(*by_split[split])
+        if not math.isclose(scores["span_f1_strict"], recorded[SPAN_METRIC], rel_tol=0, abs_tol=1e-9):
+            rescored, kept = scores["span_f1_strict"], recorded[SPAN_METRIC]
+            raise ValueError(f"{split} rows give strict span F1 {rescored:.6f}, the record {kept:.6f}")
+        metrics[split] = {**recorded, **scores, SPAN_DEFINITION_KEY: RECOMPUTED}
+    return dataclasses.replace(result, metrics=metrics)
+
+
+def with_conlleval_span_f1(result: RunResult, folder: Path) -> tuple[RunResult, str | None]:
+    """The record with conlleval span scores where it holds only strict ones and its predictions.jsonl
+    allows rescoring; else the record unchanged. The second value is a note when predictions exist
+    but cannot be used."""
+    predictions = folder / PREDICTIONS_FILE
+    if span_definition(result) != STRICT_RECORDED or not predictions.exists():
+        return result, None
+    try:
+        return _rescored(result, predictions), None
+    except (OSError, ValueError, TypeError, KeyError, json.JSONDecodeError) as error:
+        reason = _first_line(f"{type(error).__name__}: {error}")
+        return result, f"run {result.run_id}: span_f1 stays strict IOB2, {PREDICTIONS_FILE} not used ({reason})"
+
+
+def span_definition_notes(completed: list[RunResult]) -> list[str]:
+    """One line per task whose span_f1 is not conlleval's in every record: how many records follow
+    each definition, since one leaderboard ranks them together."""
+    by_task: dict[str, Counter] = {}
+    for result in completed:
+        definition = span_definition(result)
+        if definition is not None:
+            by_task.setdefault(result.task, Counter())[definition] += 1
+    notes = []
+    for task, counts in sorted(by_task.items()):
+        if set(counts) != {CONLLEVAL}:
+            listed = ", ".join(f"{counts[d]} {d}" for d in (CONLLEVAL, RECOMPUTED, STRICT_RECORDED) if counts[d])
+            notes.append(f"{task}: span_f1 records by definition: {listed}")
+    return notes
 
 
 def _first_line(text: str) -> str:
@@ -148,6 +247,8 @@ def collect(root: str | Path, exclude: list[str | Path] = ()) -> Collection:
             # Same config and seed found twice (a copied sweep): one fact, counted once.
             collection.notes.append(f"run {result.run_id} found twice; counted once ({folder})")
         else:
+            result, note = with_conlleval_span_f1(result, folder)
+            collection.notes.extend([note] if note else [])
             by_run_id[result.run_id] = result
             collection.completed.append(result)
     for result, unfinished in failed_records:
@@ -156,4 +257,5 @@ def collect(root: str | Path, exclude: list[str | Path] = ()) -> Collection:
         else:
             collection.unfinished.append(unfinished)
     collection.unfinished.sort(key=lambda run: (run.status, run.task, run.method, run.seed or 0, str(run.path)))
+    collection.notes.extend(span_definition_notes(collection.completed))
     return collection

@@ -1,4 +1,5 @@
-"""One self-contained HTML page: every leaderboard, its Pareto plots, and the failed runs.
+"""One self-contained HTML page: every leaderboard, its Pareto plots and learning curves, and the
+failed runs.
 
 Inline CSS; plots embedded as base64 SVG data URIs (an <img> each, so the SVGs' internal ids never
 clash); no scripts, fonts or links to anything outside the file.
@@ -12,8 +13,8 @@ from pathlib import Path
 
 from harness.results.aggregate import Leaderboard, Statistics
 from harness.results.collect import UnfinishedRun
-from harness.results.leaderboard import FAILED_HEADERS, board_slugs, failed_table, leaderboard_table, statistics_note
-from harness.results.plots import COST_AXES
+from harness.results.leaderboard import FAILED_HEADERS, board_note, board_slugs, failed_table, leaderboard_table
+from harness.results.plots import COST_AXES, LEARNING_CURVES_STEM
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; padding: 0 1em; }
@@ -25,6 +26,7 @@ tr.reference td { font-style: italic; }
 p.note, p.meta { color: #555; font-size: 0.85em; }
 .plots { display: flex; flex-wrap: wrap; gap: 1em; }
 .plots img { width: 380px; border: 1px solid #eee; }
+.plots img.wide { width: 600px; }
 """
 
 
@@ -37,16 +39,17 @@ def _table(headers: list[str], rows: list[list[str]], row_classes: list[str] | N
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def _svg_image(path: Path, alt: str) -> str:
+def _svg_image(path: Path, alt: str, css: str = "") -> str:
     data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return f'<img alt="{html.escape(alt)}" src="data:image/svg+xml;base64,{data}">'
+    css = f' class="{css}"' if css else ""
+    return f'<img alt="{html.escape(alt)}"{css} src="data:image/svg+xml;base64,{data}">'
 
 
 def render_page(
     leaderboards: list[Leaderboard], unfinished: list[UnfinishedRun], notes: list[str],
     statistics: Statistics, out: Path, title: str, meta: str,
 ) -> str:
-    """The page as a string; plots are read from <out>/<task>/pareto_*.svg where they exist."""
+    """The page as a string; plots are read from <out>/<task>/{pareto_*,learning_curves}.svg where they exist."""
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>",
@@ -60,9 +63,12 @@ def render_page(
         classes = ["best" if g.best else ("reference" if g.is_reference else "") for g in board.groups]
         parts.append(f"<h2>{html.escape(board.title)}</h2>")
         parts.append(_table(headers, rows, classes))
-        parts.append(f'<p class="note">{html.escape(statistics_note(statistics, board.reference))}</p>')
+        parts.append(f'<p class="note">{html.escape(board_note(board, statistics))}</p>')
         plots = [out / slugs[id(board)] / f"pareto_{axis.name}.svg" for axis in COST_AXES]
         images = [_svg_image(p, p.stem) for p in plots if p.exists()]
+        curves = out / slugs[id(board)] / f"{LEARNING_CURVES_STEM}.svg"
+        if curves.exists():  # wider: its legend sits beside the axes
+            images.append(_svg_image(curves, curves.stem, css="wide"))
         if images:
             parts.append('<div class="plots">' + "".join(images) + "</div>")
     parts.append("<h2>Failed and incomplete runs</h2>")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from harness.results.aggregate import Group, Leaderboard, Statistics
 from harness.results.collect import UnfinishedRun
+from harness.results.learning_curves import convergence_mark, convergence_note
 
 
 def _plain(text: str) -> str:
@@ -69,6 +70,7 @@ def board_slugs(leaderboards: list[Leaderboard]) -> dict[int, str]:
 
 
 def comparison_cell(group: Group) -> str:
+    """Δ to the reference over the paired seeds, with the number of pairs."""
     if group.is_reference:
         return "reference"
     c = group.comparison
@@ -79,8 +81,33 @@ def comparison_cell(group: Group) -> str:
     pairs = f"{c.n_pairs} pair" + ("s" if c.n_pairs > 1 else "")
     if c.reference_model:
         pairs += f", vs {c.reference_model}"
-    p = fmt_p(c.p_value)
-    return f"{c.delta:+.4f} (p{p if p.startswith('<') else '=' + p}, {pairs})"
+    return f"{c.delta:+.4f} ({pairs})"
+
+
+def seed_test_cell(group: Group) -> str:
+    """p of the seed-level paired t-test, or why there is none."""
+    c = group.comparison
+    if c is None or group.is_reference or c.n_pairs == 0:
+        return ""
+    return f"n/a ({c.note})" if math.isnan(c.p_value) else fmt_p(c.p_value)
+
+
+def example_test_cell(group: Group) -> str:
+    """p of the paired bootstrap over test examples, with its own Δ and example count, or why none."""
+    e = group.example_comparison
+    if e is None:
+        return ""
+    if math.isnan(e.p_value):
+        return e.note
+    return f"{fmt_p(e.p_value)} (Δ {e.delta:+.4f}, {e.n_examples} ex.)"
+
+
+def stochastic_order_cell(group: Group) -> str:
+    """ε_min of ASO over the seeds, or why it was not computed."""
+    a = group.stochastic_order
+    if a is None:
+        return ""
+    return f"n/a ({a.note})" if math.isnan(a.epsilon_min) else f"{a.epsilon_min:.3f}"
 
 
 def leaderboard_table(
@@ -98,7 +125,8 @@ def leaderboard_table(
         "model", "n", f"dev {board.metric}", f"test {board.metric}", "95% CI",
     ]
     if board.reference is not None:
-        headers.append(f"Δ vs {board.reference} (p)")
+        headers += [f"Δ vs {board.reference} (seeds)", "p (seeds, t-test)", "p (examples, paired bootstrap)",
+                    "ε_min (ASO, seeds)"]
     headers += ["trainable params", memory_header, "train time"]
     rows = []
     for g in board.groups:
@@ -106,12 +134,13 @@ def leaderboard_table(
         ci = "" if math.isnan(g.test.ci_low) else f"[{fmt_score(g.test.ci_low)}, {fmt_score(g.test.ci_high)}]"
         memory = fmt_bytes(g.peak_memory_bytes) + (f" ({g.memory_kind})" if len(memory_kinds) > 1 else "")
         variant = [escape(g.variant), "yes" if g.selected else ""] if show_variant else []
-        row = [star if g.best else "", escape(g.method)] + variant + [
+        row = [star if g.best else "", escape(g.method + convergence_mark(g.not_converged))] + variant + [
             escape(g.model), str(len(g.runs)), escape(fmt_score(g.dev.mean)),
             bold(test) if g.best else test, escape(ci),
         ]
         if board.reference is not None:
-            row.append(escape(comparison_cell(g)))
+            row += [escape(cell(g)) for cell in (comparison_cell, seed_test_cell, example_test_cell,
+                                                 stochastic_order_cell)]
         row += [escape(fmt_count(g.trainable_params)), escape(memory), escape(fmt_seconds(g.train_seconds))]
         rows.append(row)
     return headers, rows
@@ -138,10 +167,25 @@ def statistics_note(statistics: Statistics, reference: str | None) -> str:
     if reference is not None:
         note += (
             f" Δ = mean paired difference to {reference} (its variant selected on dev) over shared seeds on the same "
-            f"model, or on the one model {reference} ran on when named; p from a paired t-test; n/a with fewer "
-            f"than two pairs."
+            f"model, or on the one model {reference} ran on when named. p (seeds, t-test): two-sided paired t-test "
+            f"over those seeds; n/a with fewer than two pairs. p (examples, paired bootstrap): two-sided paired "
+            f"bootstrap over test examples (Koehn 2004), pooled over seeds: {statistics.resamples:,} resamples of "
+            f"the test examples paired by id (RNG seed {statistics.rng_seed}), the metric recomputed on each for "
+            f"every seed of both methods and averaged per method; p = twice the share of resamples in which the "
+            f"observed advantage disappears (the smaller tail), Δ = the seed-averaged difference on the paired "
+            f"examples; \"no predictions\" for records without per-example predictions. ε_min (ASO, seeds): Almost "
+            f"Stochastic Order (Dror et al. 2019, deepsig) of the method's seed scores over {reference}'s, "
+            f"confidence {statistics.confidence:.0%}, {statistics.aso_iterations} bootstrap iterations, seed "
+            f"{statistics.rng_seed}; < 0.5: the method is better, near 0: it dominates, ≥ 0.5: not shown better; "
+            f"needs at least 3 seeds on each side."
         )
     return note
+
+
+def board_note(board: Leaderboard, statistics: Statistics) -> str:
+    """The note under one leaderboard: how its numbers are computed, then what its † marks mean."""
+    convergence = convergence_note([g.not_converged for g in board.groups])
+    return statistics_note(statistics, board.reference) + (f" {convergence}" if convergence else "")
 
 
 # Markdown ---------------------------------------------------------------------------------------
@@ -160,7 +204,7 @@ def markdown_grid(headers: list[str], rows: list[list[str]]) -> str:
 def leaderboard_markdown(board: Leaderboard, statistics: Statistics) -> str:
     headers, rows = leaderboard_table(board, escape=_md_escape, bold=lambda s: f"**{s}**")
     title = f"## {board.title}\n\n"
-    return title + markdown_grid(headers, rows) + "\n\n" + statistics_note(statistics, board.reference) + "\n"
+    return title + markdown_grid(headers, rows) + "\n\n" + board_note(board, statistics) + "\n"
 
 
 def failed_markdown(runs: list[UnfinishedRun]) -> str:
@@ -174,8 +218,9 @@ def failed_markdown(runs: list[UnfinishedRun]) -> str:
 
 CSV_FIELDS = [
     "task", "metric", "eval_set", "method", "variant", "variant_id", "model", "n_seeds", "seeds",
-    "dev_mean", "dev_std", "test_mean", "test_std", "ci_low", "ci_high", "selected", "best",
-    "reference", "is_reference", "reference_model", "n_pairs", "delta", "t_statistic", "p_value",
+    "dev_mean", "dev_std", "test_mean", "test_std", "ci_low", "ci_high", "selected", "best", "not_converged",
+    "reference", "is_reference", "reference_model", "n_pairs", "delta_seeds", "t_seeds_ttest", "p_seeds_ttest",
+    "n_examples", "delta_examples", "p_examples_bootstrap", "examples_note", "aso_epsilon_min", "aso_note",
     "trainable_params", "peak_memory_bytes", "peak_memory_kind", "train_seconds",
 ]
 
@@ -194,14 +239,26 @@ def leaderboard_csv(leaderboards: list[Leaderboard]) -> str:
                 "seeds": " ".join(str(s) for s in g.seeds),
                 "dev_mean": g.dev.mean, "dev_std": g.dev.std, "test_mean": g.test.mean, "test_std": g.test.std,
                 "ci_low": g.test.ci_low, "ci_high": g.test.ci_high, "selected": g.selected, "best": g.best,
+                "not_converged": "" if g.not_converged is None else g.not_converged,  # blank: not judged
                 "reference": board.reference or "", "is_reference": g.is_reference,
                 "reference_model": (c.reference_model or g.model) if c else "",
-                "n_pairs": c.n_pairs if c else "", "delta": c.delta if c else "",
-                "t_statistic": c.t_statistic if c else "", "p_value": c.p_value if c else "",
+                "n_pairs": c.n_pairs if c else "", "delta_seeds": c.delta if c else "",
+                "t_seeds_ttest": c.t_statistic if c else "", "p_seeds_ttest": c.p_value if c else "",
+                **example_fields(g),
                 "trainable_params": g.trainable_params, "peak_memory_bytes": g.peak_memory_bytes,
                 "peak_memory_kind": g.memory_kind, "train_seconds": g.train_seconds,
             })
     return buffer.getvalue()
+
+
+def example_fields(group: Group) -> dict[str, object]:
+    """The CSV cells of the example-level bootstrap and of ASO (blank where not run)."""
+    e, a = group.example_comparison, group.stochastic_order
+    return {
+        "n_examples": e.n_examples if e else "", "delta_examples": e.delta if e else "",
+        "p_examples_bootstrap": e.p_value if e else "", "examples_note": e.note if e else "",
+        "aso_epsilon_min": a.epsilon_min if a else "", "aso_note": a.note if a else "",
+    }
 
 
 def failed_csv(runs: list[UnfinishedRun]) -> str:
@@ -218,7 +275,8 @@ def failed_csv(runs: list[UnfinishedRun]) -> str:
 _LATEX_SPECIAL = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
     "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"\textless{}",
-    ">": r"\textgreater{}", "Δ": r"$\Delta$", "±": r"$\pm$", "★": r"$\star$",
+    ">": r"\textgreater{}", "Δ": r"$\Delta$", "±": r"$\pm$", "★": r"$\star$", "†": r"\dag{}",
+    "ε": r"$\varepsilon$", "≥": r"$\geq$",
 }
 
 
@@ -242,7 +300,7 @@ def leaderboard_latex(board: Leaderboard, statistics: Statistics) -> str:
     lines += [
         r"\bottomrule", r"\end{tabular}",
         rf"\caption{{{latex_escape(board.title)}. "
-        rf"{latex_escape(statistics_note(statistics, board.reference))}}}",
+        rf"{latex_escape(board_note(board, statistics))}}}",
         rf"\label{{tab:{slug(board.task)}-{slug(board.metric)}{'-' + slug(board.eval_set) if board.eval_set else ''}}}",
         r"\end{table}",
     ]

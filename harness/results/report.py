@@ -1,11 +1,13 @@
-"""`python -m harness.report RESULTS_DIR`: leaderboards, Pareto plots and an HTML page from result records.
+"""`python -m harness.report RESULTS_DIR`: leaderboards, Pareto plots, learning curves and an HTML page
+from result records.
 
     python -m harness.report results/                     # report into results/report/
     python -m harness.report results/ --reference lora    # paired tests against LoRA
     python -m harness.report results/my_sweep --watch 60 --expected 48   # follow a running sweep
 
 Writes <out>/leaderboard.{md,csv}, <out>/failed_runs.{md,csv}, <out>/report.html, and per task
-<out>/<task>/leaderboard.{md,csv,tex} and <out>/<task>/pareto_{trainable_params,peak_memory,train_time}.{png,svg}.
+<out>/<task>/leaderboard.{md,csv,tex}, <out>/<task>/pareto_{trainable_params,peak_memory,train_time}.{png,svg}
+and, where records keep dev histories, <out>/<task>/learning_curves.{png,svg}.
 With --watch it prints a progress line every SECONDS until --expected jobs have finished (one line
 without --expected), then writes the report.
 """
@@ -20,9 +22,10 @@ from pathlib import Path
 
 from harness.results.aggregate import Statistics, build_leaderboards
 from harness.results.collect import collect
+from harness.results.example_significance import PredictionFiles, find_prediction_files
 from harness.results.html_page import write_page
 from harness.results.leaderboard import board_slugs, write_tables
-from harness.results.plots import write_pareto_plots
+from harness.results.plots import write_learning_curve_plot, write_pareto_plots
 from harness.results.progress import progress, progress_line
 
 
@@ -34,13 +37,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("results_dir", type=Path, metavar="RESULTS_DIR")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: RESULTS_DIR/report)")
     parser.add_argument("--reference", default=None, metavar="METHOD",
-                        help="method to compare every other method against (paired by seed)")
+                        help="method to compare every other method against: paired t-test and ASO over "
+                             "seeds, paired bootstrap over test examples")
     parser.add_argument("--watch", type=float, nargs="?", const=30.0, default=None, metavar="SECONDS",
                         help="print a progress line every SECONDS (default 30) until --expected jobs finished")
     parser.add_argument("--expected", type=int, default=None, metavar="N", help="jobs the sweep will run in all")
-    parser.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples (default 10000)")
+    parser.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples of the seed CI and of the "
+                        "example-level test (default 10000)")
     parser.add_argument("--confidence", type=float, default=0.95, help="interval coverage (default 0.95)")
-    parser.add_argument("--no-plots", action="store_true", help="skip the Pareto plots")
+    parser.add_argument("--no-plots", action="store_true", help="skip the Pareto plots and learning curves")
     parser.add_argument("--exclude", type=Path, action="append", default=[], metavar="FOLDER",
                         help="a folder of records to leave out (e.g. a reproduction check); repeatable")
     args = parser.parse_args(argv)
@@ -67,13 +72,15 @@ def write_report(results_dir: Path, out: Path, reference: str | None, statistics
     """Write every table, plot and the HTML page; returns the files written and the progress line.
     ``exclude``: folders of records to leave out (the report's own folder always is)."""
     collection = collect(results_dir, exclude=[out, *exclude])
-    leaderboards, notes = build_leaderboards(collection.completed, reference, statistics)
+    predictions = PredictionFiles(find_prediction_files(collection.root, [out, *exclude]))
+    leaderboards, notes = build_leaderboards(collection.completed, reference, statistics, predictions)
     notes = collection.notes + notes
     written = write_tables(leaderboards, collection.unfinished, notes, out, statistics)
     if plots:
         slugs = board_slugs(leaderboards)
         for board in leaderboards:
             written += write_pareto_plots(board, out / slugs[id(board)])
+            written += write_learning_curve_plot(board, out / slugs[id(board)])
     line = progress_line(progress(collection, expected))
     # The folder as given, not resolved: a committed page names no machine's paths.
     meta = f"{results_dir} — {line}" + (f" — reference: {reference}" if reference else "")

@@ -1,6 +1,7 @@
 """The attention-axis presets: bidir (layer-group patterns), ls_llama (all causal), ls_unllama
 (all unmasked) are one word each, composed from the LoRA adapter and an attention choice; any
-adapter combines with any attention. Bad configs fail before any weights load, naming the key."""
+adapter combines with any attention. Bad configs fail before any weights load, naming the key.
+A mixed layer-group pattern is checked layer by layer: exactly its layers see later tokens."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import torch
 
 from harness.config import ConfigError, instantiate_group
 from harness.methods.full import Full
-from harness.models.attention import unmasked_layers
+from harness.models.attention import decoder_layers, layers_from_pattern, unmasked_layers
 from harness.models.attention_spec import AttentionSpec
 from harness.models.info import ModelInfo
 from tests.composing import compose_config
@@ -97,3 +98,79 @@ def test_unmasked_model_sees_the_future_and_causal_does_not():
     assert torch.equal(causal[0], causal[1])
     unmasked = first_token(AttentionSpec(unmasked="all"))
     assert not torch.allclose(unmasked[0], unmasked[1])
+
+
+def _attention_outputs(model, attention_input: torch.Tensor, attention_mask: torch.Tensor) -> list[torch.Tensor]:
+    """Each decoder layer's self-attention output (B, T, hidden) when EVERY layer's attention is fed
+    `attention_input` in place of what the layers below produced (a pre-hook on each attention
+    module swaps its hidden-states input; masks, positions and the harness's hooks are untouched)."""
+    outputs: dict[int, torch.Tensor] = {}
+
+    def feed(module, args, kwargs):
+        if args:
+            return (attention_input, *args[1:]), kwargs
+        return args, {**kwargs, "hidden_states": attention_input}
+
+    handles = []
+    for index, layer in enumerate(decoder_layers(model)):
+        handles.append(layer.self_attn.register_forward_pre_hook(feed, with_kwargs=True))
+        handles.append(layer.self_attn.register_forward_hook(lambda m, a, out, i=index: outputs.__setitem__(i, out[0])))
+    try:
+        with torch.no_grad():
+            model(input_ids=torch.zeros(attention_mask.shape, dtype=torch.long), attention_mask=attention_mask)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return [outputs[index] for index in range(len(outputs))]
+
+
+def _largest_difference_per_position(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return (a - b).abs().amax(dim=-1)  # (B, T)
+
+
+@pytest.mark.parametrize("implementation", ["sdpa", "eager"])
+@pytest.mark.parametrize("family", ["tiny_llama", "tiny_mistral", "tiny_qwen2"])
+@pytest.mark.parametrize("pattern, group_size", [("0101", 1), ("1010", 1), ("01", 2)])
+def test_mixed_pattern_unmasks_exactly_its_layers_layer_by_layer(pattern, group_size, family, implementation):
+    """The bidir preset with a mixed pattern: each unmasked layer lets a position see later real
+    tokens, each causal layer does not, and no layer lets a real token see padding.
+
+    The whole model's output cannot show this per layer: a causal layer above an unmasked one
+    already receives future information through its input. So each layer's attention is isolated:
+    every layer's attention module is fed the same hidden states (not the layer below's output),
+    once as they are and once with one position perturbed, and each layer's attention output at
+    the other positions is compared. Only the mask a layer applies can then make them differ.
+    Both attention implementations the harness supports are checked (SDPA, where the harness
+    passes is_causal=False, and eager, where it passes the padding-only mask)."""
+    model, info = tiny_backbone(family, attn_implementation=implementation)
+    overrides = ["method=bidir", f"attention.pattern='{pattern}'", f"attention.group_size={group_size}"]
+    method, attention = _composed(overrides)
+    adapted = method.apply(attention.apply(model, info), context(info)).eval()
+    unmasked = set(layers_from_pattern(info.num_layers, group_size, pattern))
+    assert unmasked_layers(adapted) == unmasked and 0 < len(unmasked) < info.num_layers  # mixed
+
+    hidden = torch.randn(2, 6, info.hidden_size, generator=torch.Generator().manual_seed(0))
+
+    def differences(mask, position):
+        """Per layer, (B, T) largest change of the attention output when `position` is perturbed."""
+        changed = hidden.clone()
+        changed[:, position] += 3 * torch.randn(2, info.hidden_size, generator=torch.Generator().manual_seed(1))
+        pairs = zip(_attention_outputs(adapted, changed, mask), _attention_outputs(adapted, hidden, mask))
+        return [_largest_difference_per_position(a, b) for a, b in pairs]
+
+    def check_sees_later_only_where_unmasked(layer, seen_from):
+        if layer in unmasked:
+            assert (seen_from > 1e-3).all(), f"layer {layer} is unmasked but does not see a later token"
+        else:
+            assert (seen_from <= 1e-6).all(), f"layer {layer} is causal but sees a later token"
+
+    # No padding (the harness then passes no mask, only is_causal=False): positions 0-4 and the last.
+    for layer, difference in enumerate(differences(torch.ones(2, 6, dtype=torch.long), 5)):
+        check_sees_later_only_where_unmasked(layer, difference[:, :5])
+    # Row 1 padded after four real tokens (the harness passes a key-padding mask).
+    padded = torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0]])
+    for layer, difference in enumerate(differences(padded, 3)):  # real in both rows
+        check_sees_later_only_where_unmasked(layer, difference[:, :3])
+    for layer, difference in enumerate(differences(padded, 5)):  # padding in row 1, real in row 0
+        assert (difference[1, :4] <= 1e-6).all(), f"layer {layer}: real tokens see padding"
+        check_sees_later_only_where_unmasked(layer, difference[0, :5])

@@ -43,7 +43,9 @@ def test_csv_holds_the_numbers_and_marks_the_best(report):
     assert float(lora["test_std"]) == pytest.approx(0.04)
     assert (float(lora["ci_low"]), float(lora["ci_high"])) == pytest.approx((0.80, 0.88))
     assert lora["best"] == "True" and by_method["ia3"]["best"] == "False"
-    assert lora["n_pairs"] == "3" and float(lora["p_value"]) == pytest.approx(1 - (27 / 29) ** 0.5)
+    assert lora["n_pairs"] == "3" and float(lora["p_seeds_ttest"]) == pytest.approx(1 - (27 / 29) ** 0.5)
+    assert lora["examples_note"] == "no predictions" and lora["p_examples_bootstrap"] == "nan"  # records only
+    assert 0 <= float(lora["aso_epsilon_min"]) <= 1
     assert by_method["ia3"]["is_reference"] == "True"
 
 
@@ -51,7 +53,9 @@ def test_markdown_and_latex_show_the_best_entry_and_the_test(report):
     markdown = (report / "conll2003" / "leaderboard.md").read_text()
     (best_row,) = [line for line in markdown.splitlines() if line.startswith("| ★")]
     assert "lora" in best_row and "**0.8400 ± 0.0400**" in best_row and "[0.8000, 0.8800]" in best_row
-    assert "+0.0300 (p=0.035, 3 pairs)" in best_row
+    assert "| +0.0300 (3 pairs) | 0.035 | no predictions |" in best_row
+    assert "p (seeds, t-test)" in markdown and "p (examples, paired bootstrap)" in markdown
+    assert "ε_min (ASO, seeds)" in markdown and "Koehn 2004" in markdown and "Dror et al. 2019" in markdown
     assert "4.19M" in best_row and "3.00 GiB" in best_row and "10.0 min" in best_row
     assert "reference" in next(line for line in markdown.splitlines() if "| ia3 |" in line)
     latex = (report / "conll2003" / "leaderboard.tex").read_text()

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Converged reference rows for CoNLL-2003 NER on 2 CPU cores (issue 10): SmolLM2-135M with LoRA,
+# every layer causal (ls_llama) vs every layer unmasked (ls_unllama), and MiniLM-L6 fine-tuned.
+#   1. learning rate per method on dev, the same search for each: 3 rates, 1 seed, a 2,000-sentence
+#      training subset, 1 epoch, the first 1,000 dev sentences (test never read);
+#   2. the rate selected on dev (the report's own selection), full training set, 3 seeds, trained
+#      until dev stops improving (conf/experiment/ner_reference.yaml; MiniLM: up to 3 epochs).
+# Resumable: rerun the script after an interruption; finished runs are skipped, a killed run resumes
+# from its last checkpoint. Results: results/cpu_reference_lr/, results/cpu_reference/.
+#   bash sweeps/cpu_reference.sh
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+bash scripts/setup.sh
+if [ -z "${HARNESS_DATA_DIR:-}" ] && [ -d "$root/../shared/data" ]; then
+  export HARNESS_DATA_DIR="$(cd "$root/../shared/data" && pwd)"
+fi
+python=.venv/bin/python
+quiet=(trainer.progress_bar=false)
+
+echo "cpu_reference: expected wall time ${CPU_REFERENCE_ESTIMATE:-see results/README.md}"
+echo "cpu_reference: phase 1, learning-rate search ($(date -u +%H:%M) UTC)"
+search=(+experiment=ner_reference sweep=cpu_reference_lr evaluate_test=false task.max_train_examples=2000
+        task.max_eval_examples=1000 trainer.val_check_interval=null trainer.early_stopping_patience=null "${quiet[@]}")
+$python -m harness -m "${search[@]}" method=ls_llama,ls_unllama method.lr=3e-4,1e-3,3e-3
+$python -m harness -m "${search[@]}" model=minilm_l6 method=full method.lr=3e-5,1e-4,3e-4
+
+echo "cpu_reference: phase 2, selected rates, full data, 3 seeds ($(date -u +%H:%M) UTC)"
+$python -m harness.results.selection results/cpu_reference_lr --key method.lr | while read -r model method lr; do
+  epochs=trainer.max_epochs=1
+  [ "$model" = "model=minilm_l6" ] && epochs=trainer.max_epochs=3
+  echo "cpu_reference: $model $method $lr $epochs"
+  $python -m harness -m +experiment=ner_reference "$model" "$method" "$lr" "$epochs" seed=1,2,3 "${quiet[@]}" </dev/null
+done
+echo "cpu_reference: done ($(date -u +%H:%M) UTC); report: $python -m harness.report results/cpu_reference"
