@@ -241,6 +241,15 @@ def make_group(key: tuple, runs: list[RunResult], statistics: Statistics) -> Gro
     )
 
 
+def _eval_set_label(eval_labels: dict, eval_configs: dict, key: tuple) -> str:
+    """The board's evaluation-set label: the keys that tell the task's evaluation sets apart, and a
+    span F1 definition other than conlleval's always, even when every board of the task shares it."""
+    label, config = eval_labels[key[:2]][key[5]], eval_configs[key[:2]][key[5]]
+    if "span_f1" in config and "span_f1=" not in label:
+        label = ", ".join(part for part in (label, f"span_f1={config['span_f1']}") if part)
+    return label
+
+
 def _one_run_per_seed(runs: list[RunResult], notes: list[str]) -> list[RunResult]:
     """Two records of one configuration and seed (their configs differ only in run-only keys) count once."""
     by_seed: dict[int, RunResult] = {}
@@ -317,7 +326,7 @@ def build_leaderboards(
     for key, runs in sorted(buckets.items()):
         group = make_group(key[:5], _one_run_per_seed(runs, notes), statistics)
         group.variant = labels[key[:4]][key[4]]
-        boards.setdefault((group.task, group.metric, eval_labels[key[:2]][key[5]]), []).append(group)
+        boards.setdefault((group.task, group.metric, _eval_set_label(eval_labels, eval_configs, key)), []).append(group)
 
     leaderboards = []
     for (task, metric, eval_set), board in sorted(boards.items()):

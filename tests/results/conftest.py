@@ -23,14 +23,17 @@ IA3_DEV = {1: 0.69, 2: 0.70, 3: 0.74}
 def build_record(
     method: str, seed: int, test: float | None, dev: float | None = None, *, task: str = "conll2003",
     model: str = "tiny-llama", status: str = "completed", config: dict | None = None, error: dict | None = None,
-    cost: Cost | None = None, started_at: str = "", finished_at: str = "",
+    cost: Cost | None = None, started_at: str = "", finished_at: str = "", strict_only: bool = False,
 ) -> RunResult:
+    """A record scored under today's span F1 definitions (conlleval `span_f1` and `span_f1_strict`),
+    or, with `strict_only`, as records were before the conlleval definition (strict, no second key)."""
     config = {"task": task, "model": model, "method": {"name": method, **(config or {})}, "seed": seed}
     metrics = {}
+    strict = (lambda score: {}) if strict_only else (lambda score: {"span_f1_strict": score})
     if test is not None:
-        metrics["test"] = {"span_f1": test, "loss": 0.1}
+        metrics["test"] = {"span_f1": test, "loss": 0.1, **strict(test)}
     if dev is not None:
-        metrics["dev"] = {"span_f1": dev}
+        metrics["dev"] = {"span_f1": dev, **strict(dev)}
     return RunResult(
         run_id=run_id_for(config), status=status, sweep=SWEEP, task=task, model=model, method=method, seed=seed,
         config=config, primary_metric="span_f1", metrics=metrics, error=error,

@@ -29,6 +29,12 @@ STRICT_TEST, STRICT_DEV = 2 / 3, 0.0
 CONLLEVAL_TEST, CONLLEVAL_DEV = 1.0, 1.0
 
 
+@pytest.fixture
+def make_record(make_record):
+    """Records as they were written before the conlleval definition: span_f1 only, strict."""
+    return lambda *args, **kwargs: make_record(*args, **{"strict_only": True, **kwargs})
+
+
 def _only(collection, method):
     (result,) = [r for r in collection.completed if r.method == method]
     return result
