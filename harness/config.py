@@ -16,7 +16,7 @@ from typing import Any, Optional
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-PRECISIONS = ("32-true", "bf16-mixed", "bf16-true", "16-mixed")
+PRECISIONS = ("auto", "32-true", "bf16-mixed", "bf16-true", "16-mixed")  # auto: harness.formulations.precision
 
 
 class ConfigError(ValueError):
@@ -48,8 +48,10 @@ class TrainerConfig:
     """Gradient norm clipping (null: none)."""
     dropout: float = 0.1
     """Dropout before the task head."""
-    precision: str = "32-true"
-    """Lightning precision: 32-true, bf16-mixed, bf16-true, 16-mixed."""
+    precision: str = "auto"
+    """Lightning precision: 32-true, bf16-mixed (bf16 autocast), bf16-true (bf16 weights), 16-mixed,
+    or auto (bf16-mixed where the hardware computes bf16 natively, else 32-true; resolved before
+    the run's id, so the record holds what ran)."""
     accelerator: str = "auto"
     """cpu, gpu or auto."""
     devices: Any = 1
@@ -85,6 +87,8 @@ class TrainerConfig:
     cap; null: train the full budget). Counts evaluations, so it follows val_check_interval."""
 
     def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"trainer.precision: {self.precision!r} is not one of {list(PRECISIONS)}")
         if self.min_steps is not None and self.min_steps < 1:
             raise ConfigError(f"trainer.min_steps: {self.min_steps} must be a positive number of steps, or null")
         if self.early_stopping_patience is not None and self.early_stopping_patience < 1:

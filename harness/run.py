@@ -10,7 +10,7 @@ from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from harness.config import LoggerConfig, PathsConfig, TrainerConfig, boolean_flag, checked_dataclass, instantiate_group
 from harness.formulations.registry import check_combination
@@ -18,18 +18,19 @@ from harness.formulations.stages import run_stage
 from harness.formulations.trainer import build_loggers, close_loggers, seed_everything
 from harness.methods.context import MethodContext
 from harness.methods.trainable import count_parameters
-from harness.models.backbone import default_cache_dir, load_backbone, model_info
-from harness.models.fingerprint import model_fingerprint
-from harness.results.identity import run_id as identity_hash
+from harness.models.backbone import load_backbone, model_info
 from harness.results.provenance import machine, package_versions
 from harness.results.record import (
     RunResult, completed_result, plain_scores, run_dir, sum_stage_costs, write_predictions, write_result,
 )  # fmt: skip
 from harness.results.summary import print_summary
+from harness.quiet import quiet_third_party_output
+from harness.run_inputs import cache_dir as cache_dir_for, run_inputs
 
 
 def run_from_hydra(cfg: DictConfig) -> float | None:
     """Hydra task function: run, record, and in a single run exit non-zero on failure."""
+    quiet_third_party_output()
     choices = HydraConfig.get().runtime.choices
     result = run(cfg, experiment=choices.get("experiment"))
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
@@ -39,15 +40,9 @@ def run_from_hydra(cfg: DictConfig) -> float | None:
 
 
 def run(cfg: DictConfig, experiment: str | None = None) -> RunResult:
-    resolved = OmegaConf.to_container(cfg, resolve=True)
     paths = checked_dataclass(PathsConfig, cfg.get("paths"), "paths")
-    # The data read and the model's files are part of identity: other files under the same config
-    # are another run, never a skip with the old record's scores. Reading either fails here only
-    # to be recorded below, in the run.
-    data_root = Path(paths.data_dir) if paths.data_dir else None
-    data = _attempt(lambda: instantiate_group(cfg.get("task"), "task").load(data_root))
-    model_hash = _attempt(lambda: model_fingerprint(instantiate_group(cfg.get("model"), "model"), _cache_dir(paths)))
-    run_id = identity_hash(resolved, getattr(data, "data_hash", None), model_hash if isinstance(model_hash, str) else None)
+    inputs = run_inputs(cfg, paths)
+    resolved, run_id = inputs.resolved, inputs.run_id
     sweep = str(cfg.get("sweep", "default"))
     out_dir = run_dir(paths.results_dir, sweep, run_id)
     if (done := completed_result(out_dir)) is not None:
@@ -62,10 +57,9 @@ def run(cfg: DictConfig, experiment: str | None = None) -> RunResult:
     if (out_dir / "result.json").exists():  # an earlier attempt failed: retry from scratch
         shutil.rmtree(work_dir, ignore_errors=True)
     try:
-        if isinstance(model_hash, Exception):
-            raise model_hash
-        record.model_hash = model_hash
-        _train_and_evaluate(cfg, record, paths, work_dir, out_dir, data)
+        inputs.raise_failure()
+        record.precision, record.model_hash = inputs.precision, inputs.model_hash
+        _train_and_evaluate(cfg, record, paths, work_dir, out_dir, inputs.data)
         record.status = "completed"
     except Exception as error:  # any failure is recorded, never lost
         record.error = {"type": type(error).__name__, "message": str(error), "traceback": traceback.format_exc()}
@@ -76,16 +70,7 @@ def run(cfg: DictConfig, experiment: str | None = None) -> RunResult:
     return record
 
 
-def _attempt(read):
-    """What `read()` returns, or the exception it raised (re-raised inside the recorded run)."""
-    try:
-        return read()
-    except Exception as error:  # noqa: BLE001 - any failure becomes the run's recorded error
-        return error
 
-
-def _cache_dir(paths: PathsConfig) -> Path:
-    return Path(paths.cache_dir) if paths.cache_dir else default_cache_dir()
 
 
 def _train_and_evaluate(
@@ -98,7 +83,7 @@ def _train_and_evaluate(
     formulation = instantiate_group(cfg.get("formulation"), "formulation")
     trainer_cfg = checked_dataclass(TrainerConfig, cfg.get("trainer"), "trainer")
     logger_cfg = checked_dataclass(LoggerConfig, cfg.get("logger"), "logger")
-    cache_dir = _cache_dir(paths)
+    cache_dir = cache_dir_for(paths)
     evaluate_test = boolean_flag(cfg, "evaluate_test", default=True)
     record.primary_metric, record.formulation, record.attention = task.metric, formulation.name, attention.name
 

@@ -19,6 +19,7 @@ def quick_overrides(tmp_path: Path, model: str = "tiny_llama", train: int = 48, 
     return [
         f"model={model}",
         "budget=full",  # the budget is the subsets below, one epoch (no minimum number of steps)
+        "trainer.precision=32-true",  # the same numbers on every machine, bf16 or not
         "logger=csv",
         f"task.max_train_examples={train}",
         f"task.max_eval_examples={evaluate}",

@@ -67,3 +67,8 @@ def test_summary_shows_the_training_budget_in_force_and_the_attempts(capsys, tmp
     out = capsys.readouterr().out
     assert "1,000 examples x 5 epochs = 315 steps" in out
     assert "2 attempts" in out
+
+
+def test_summary_says_which_precision_ran(capsys, tmp_path):
+    print_summary(_record(precision="bf16-mixed (auto: CPU with native bf16 (AVX512_BF16))"), tmp_path / "r.json")
+    assert "bf16-mixed (auto: CPU with native bf16" in capsys.readouterr().out

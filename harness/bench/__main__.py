@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from harness.bench import bidir, generation, multiple_choice, overhead, padding
+from harness.bench import bidir, generation, multiple_choice, overhead, padding, precision
 
 BENCHMARKS = {
     "overhead": overhead.main,
@@ -12,6 +12,7 @@ BENCHMARKS = {
     "bidir": bidir.main,
     "generation": generation.main,
     "multiple_choice": multiple_choice.main,
+    "precision": precision.main,
 }
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-PRECISIONS = ("auto", "32-true", "bf16-mixed", "bf16-true", "16-mixed")
+from harness.config import PRECISIONS
 
 
 def native_bf16() -> tuple[bool, str]:

@@ -1,9 +1,10 @@
 """Token classification: a linear head on each token's last hidden state (decoder or encoder).
 
 Used for sequence labeling (NER, chunking, POS, ABSA). The label of a word is predicted from one
-of its sub-tokens, `label_token`: its first sub-token with a character of the word (as in
-LS-LLaMA and "Do Not (Always) Look Right") or its last (see `harness.tasks.encoding`). The backbone arrives already
-adapted by a method; this module owns only the head, the loss and the evaluation.
+of its sub-tokens, `label_token`: by default its last (which in a causal layer has seen the whole
+word), or its first with a character of the word (as in LS-LLaMA and "Do Not (Always) Look
+Right"); see `harness.tasks.encoding`. The backbone arrives already adapted by a method; this
+module owns only the head, the loss and the evaluation.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ class TokenClassification:
 
     name: str = "token_classification"
     """Formulation name in records."""
-    label_token: str = "first"
-    """Which sub-token carries a word's label: first (first with a character of the word), last,
-    or first_any (the first even if a bare word-boundary token; how older records were made)."""
+    label_token: str = "last"
+    """Which sub-token carries a word's label: last (the default: in a causal layer it has seen the
+    whole word; chosen on CoNLL dev, results/label_token/), first (the first with a character of the
+    word), or first_any (the first even if a bare word-boundary token; how older records were made)."""
 
     head = "classification"  # what the backbone must provide: hidden states, no LM head
     task_kinds = ("sequence_labeling",)
@@ -117,7 +119,7 @@ class TokenClassifier(FormulationModule):
 
 
 def build_token_classification(
-    task, task_data, backbone, method, trainer_cfg, seed: int, cache_dir, label_token: str = "first"
+    task, task_data, backbone, method, trainer_cfg, seed: int, cache_dir, label_token: str = "last"
 ):
     """(LightningModule, LightningDataModule) for a sequence-labeling task on an adapted backbone."""
     from harness.formulations.batching import pad_batch

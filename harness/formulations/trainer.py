@@ -22,21 +22,25 @@ def build_loggers(
 ) -> list:
     loggers: list = []
     if cfg.wandb and cfg.wandb_mode != "disabled":
-        loggers.append(
-            WandbLogger(
-                name=name,
-                group=group,
-                tags=tags,
-                project=cfg.project,
-                entity=cfg.entity,
-                save_dir=str(work_dir),
-                offline=cfg.wandb_mode == "offline",
-                config=config,
-            )
-        )
+        loggers.append(WandbLogger(experiment=_wandb_run(cfg, work_dir, name, group, tags, config)))
     if cfg.csv:
         loggers.append(CSVLogger(save_dir=str(work_dir), name="csv", version=""))
     return loggers
+
+
+def _wandb_run(cfg: LoggerConfig, work_dir: Path, name: str, group: str, tags: list[str], config: dict[str, Any]):
+    """The W&B run, started here rather than by WandbLogger: Lightning passes wandb an `anonymous`
+    setting that wandb now warns about on every run. Offline, W&B's console lines (version, sync
+    hints) are noise beside the summary: silent; its files land in <work_dir>/wandb/offline-run-*."""
+    import wandb  # only when W&B logs: importing it costs a second
+
+    work_dir.mkdir(parents=True, exist_ok=True)
+    offline = cfg.wandb_mode == "offline"
+    return wandb.init(
+        name=name, group=group, tags=tags, project=cfg.project, entity=cfg.entity, dir=str(work_dir),
+        mode="offline" if offline else "online", config=config,
+        settings=wandb.Settings(silent=offline, disable_git=True),  # git: the record has the commit
+    )  # fmt: skip
 
 
 def build_trainer(cfg: TrainerConfig, work_dir: Path, monitor: str, loggers: list, callbacks: list) -> L.Trainer:

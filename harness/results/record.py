@@ -64,6 +64,7 @@ class RunResult:
     data_hash: str = ""
     data_source: str = ""  # the folder read, or "hub:<dataset id>"
     model_hash: str = ""  # sha256 over the weight and tokenizer files (models/fingerprint.py)
+    precision: str = ""  # what ran and why, e.g. "bf16-mixed (auto: CPU with native bf16 (AVX512_BF16))"
     stages: list[dict[str, Any]] = field(default_factory=list)  # per stage: cost, dev selection
     artefacts: list[str] = field(default_factory=list)  # files under artefacts/ beside the record
     warnings: list[str] = field(default_factory=list)  # e.g. a model that predicts nothing on dev

@@ -25,6 +25,8 @@ def print_summary(record: RunResult, path: Path) -> None:
         if stage.get("trained") and "optimizer_steps" in stage:
             label = "training" if len(record.stages) == 1 else f"training ({stage['name']})"
             table.add_row(label, f"{stage['train_examples']:,} examples x {stage['epochs']} epochs = {stage['optimizer_steps']:,} steps")
+    if record.precision:
+        table.add_row("precision", record.precision)
     cost = record.cost
     if cost.total_params:
         share = 100 * cost.trainable_params / cost.total_params

@@ -25,3 +25,14 @@ def test_multiple_choice_benchmark_finds_the_three_scorings_equal(data_root, tmp
     difference = float(re.search(r"max abs score difference = ([0-9.e+-]+)", report).group(1))
     assert difference < 1e-4
     assert "first 5 questions" in report
+
+
+def test_precision_benchmark_reports_cost_and_dev_score_of_each_precision(data_root, tmp_path):
+    from harness.bench import precision
+
+    out = tmp_path / "precision.md"
+    argv = ["--model", "tiny_llama", "--train", "16", "--dev", "8", "--batch-size", "8"]
+    assert precision.main([*argv, "--data-dir", str(data_root), "--out", str(out)]) == 0
+    rows = [line for line in out.read_text().splitlines() if re.match(r"\| (32-true|bf16-mixed|bf16-true) \|", line)]
+    assert [row.split(" | ")[0] for row in rows] == ["| 32-true", "| bf16-mixed", "| bf16-true"]
+    assert rows[0].split(" | ")[2] == "1.00x" and rows[0].endswith("+0.0000 |")  # fp32 against itself
