@@ -53,8 +53,8 @@ def test_a_task_yaml_with_its_own_subset_keeps_it(tmp_path, data_root):
 
 def test_a_task_without_a_budget_gets_the_default_runs(data_root):
     cfg = compose_config(["task=conll2003_ner"])
-    assert _train_size(cfg, data_root) == 1000
-    assert (cfg.trainer.min_steps, cfg.trainer.batch_size) == (250, 4)
+    assert _train_size(cfg, data_root) == 800
+    assert (cfg.trainer.min_steps, cfg.trainer.batch_size) == (200, 4)
     full = compose_config(["task=conll2003_ner", "budget=full"])
     assert _train_size(full, data_root) == CONLL_TRAIN_SENTENCES and full.trainer.min_steps is None
 
