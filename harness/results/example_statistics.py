@@ -202,9 +202,9 @@ def corpus_metric(result: RunResult, metric: str) -> CorpusMetric | None:
 
     ``span_f1`` is conlleval's reading in records that also hold ``span_f1_strict``; in older
     records (written before the conlleval definition) it is the strict reading."""
-    test = result.metrics.get("test") or {}
     if metric == "span_f1":
-        strict = "span_f1_strict" not in test
+        # Any split holding span_f1_strict marks the conlleval record (a search trial has dev only).
+        strict = not any("span_f1_strict" in scores for scores in result.metrics.values())
         return span_f1(metric, span_counts_strict if strict else span_counts_conlleval)
     if metric == "span_f1_strict":
         return span_f1(metric, span_counts_strict)
