@@ -245,7 +245,7 @@ def _eval_set_label(eval_labels: dict, eval_configs: dict, key: tuple) -> str:
     """The board's evaluation-set label: the keys that tell the task's evaluation sets apart, and a
     span F1 definition other than conlleval's always, even when every board of the task shares it."""
     label, config = eval_labels[key[:2]][key[5]], eval_configs[key[:2]][key[5]]
-    if "span_f1" in config and "span_f1=" not in label:
+    if config.get("span_f1", "conlleval") != "conlleval" and "span_f1=" not in label:
         label = ", ".join(part for part in (label, f"span_f1={config['span_f1']}") if part)
     return label
 
@@ -307,7 +307,7 @@ def build_leaderboards(
     notes: list[str] = []
     results = [view for result in results for view in metric_views(result)]
     buckets: dict[tuple, list[RunResult]] = {}
-    configs: dict[tuple, dict[str, dict[str, Any]]] = {}  # (task, metric, model, method) -> variant configs
+    configs: dict[tuple, dict[str, dict[str, Any]]] = {}  # (task, metric, model, method, eval set) -> variant configs
     eval_configs: dict[tuple, dict[str, dict[str, Any]]] = {}  # (task, metric) -> evaluation-set configs
     for result in results:
         config = experiment_config(result)
@@ -317,7 +317,8 @@ def build_leaderboards(
         eval_id = config_hash(eval_config)
         key = (result.task, result.primary_metric, result.model, result.method, vid, eval_id)
         buckets.setdefault(key, []).append(result)
-        configs.setdefault((result.task, result.primary_metric, result.model, result.method), {})[vid] = config
+        # Variant labels name what differs between a method's variants on one board (evaluation set).
+        configs.setdefault((result.task, result.primary_metric, result.model, result.method, eval_id), {})[vid] = config
         eval_configs.setdefault((result.task, result.primary_metric), {})[eval_id] = eval_config
     labels = {method_key: variant_labels(by_variant) for method_key, by_variant in configs.items()}
     eval_labels = {key: variant_labels(by_id, unset="all") for key, by_id in eval_configs.items()}
@@ -325,7 +326,7 @@ def build_leaderboards(
     boards: dict[tuple[str, str, str], list[Group]] = {}
     for key, runs in sorted(buckets.items()):
         group = make_group(key[:5], _one_run_per_seed(runs, notes), statistics)
-        group.variant = labels[key[:4]][key[4]]
+        group.variant = labels[(*key[:4], key[5])][key[4]]
         boards.setdefault((group.task, group.metric, _eval_set_label(eval_labels, eval_configs, key)), []).append(group)
 
     leaderboards = []

@@ -60,17 +60,18 @@ EVALUATION_SUBSET_KEYS = ("max_eval_examples", "max_eval_sentences")
 
 def evaluation_config(result: RunResult) -> dict[str, Any]:
     """The evaluation set of a record: its data hash and evaluation subset size (None = all, left
-    out as in `experiment_config`), and, for a span F1 recorded under the strict IOB2 definition
-    and not recomputable (no predictions.jsonl), that definition: its scores are not comparable
-    with conlleval's, so they get a leaderboard of their own."""
+    out as in `experiment_config`), and for span F1 its definition: a record scored under the strict
+    IOB2 definition and not recomputable (no predictions.jsonl) is not comparable with conlleval's,
+    so it gets a leaderboard of its own."""
     task = result.config.get("task")
     task = task if isinstance(task, dict) else {}
     config: dict[str, Any] = {"data": result.data_hash[:12]} if result.data_hash else {}
     subset = next((task[key] for key in EVALUATION_SUBSET_KEYS if task.get(key) is not None), None)
     if subset is not None:
         config["max_eval_examples"] = subset
-    if span_definition(result) == STRICT_RECORDED:
-        config["span_f1"] = "strict IOB2"
+    definition = span_definition(result)
+    if definition is not None:
+        config["span_f1"] = "strict IOB2" if definition == STRICT_RECORDED else "conlleval"
     return config
 
 

@@ -276,3 +276,18 @@ def test_truthfulqa_is_read_as_mc1_and_mc2_boards(make_record):
     assert by_metric["mc1"].groups[0].test.mean == pytest.approx(0.30)
     assert by_metric["mc2"].groups[0].test.mean == pytest.approx(0.45)
     assert all(r.primary_metric == "mc1" for r in records)  # the records themselves are untouched
+
+
+def test_variant_labels_name_only_what_differs_on_their_own_board(make_record):
+    # Two learning rates on a 1,000-example evaluation set; an older record of the method on the
+    # full set with other keys: the subset board's labels name the rate only.
+    records = [
+        make_record("full", 1, None, 0.70, config={"lr": 1e-4}),
+        make_record("full", 1, None, 0.75, config={"lr": 3e-4}),
+        make_record("full", 1, 0.6, 0.6, config={"lr": 5e-5, "old_key": "x"}),
+    ]
+    for record in records[:2]:
+        record.config["task"] = {"name": "conll2003", "max_eval_examples": 1000}
+    boards, _ = build_leaderboards(records)
+    (subset,) = [b for b in boards if "1000" in b.eval_set]
+    assert sorted(g.variant for g in subset.groups) == ["lr=0.0001", "lr=0.0003"]
