@@ -32,6 +32,7 @@ from harness.metrics.exact_match import exact_match_scores
 from harness.metrics.multiple_choice import multiple_choice_scores
 from harness.metrics.span_f1 import span_scores
 from harness.metrics.spans import strict_iob2_spans
+from harness.results.collect import STRICT_RECORDED, span_definition
 from harness.results.record import RunResult
 
 Row = dict[str, Any]
@@ -200,11 +201,10 @@ def record_labels(result: RunResult) -> list[str]:
 def corpus_metric(result: RunResult, metric: str) -> CorpusMetric | None:
     """How `result` computed `metric` on its test set, or None where its rows cannot reproduce it.
 
-    ``span_f1`` is conlleval's reading in records that also hold ``span_f1_strict``; in older
-    records (written before the conlleval definition) it is the strict reading."""
+    ``span_f1`` follows the definition the record was scored under (`collect.span_definition`):
+    conlleval's, or the strict reading in records written before it."""
     if metric == "span_f1":
-        # Any split holding span_f1_strict marks the conlleval record (a search trial has dev only).
-        strict = not any("span_f1_strict" in scores for scores in result.metrics.values())
+        strict = span_definition(result) == STRICT_RECORDED
         return span_f1(metric, span_counts_strict if strict else span_counts_conlleval)
     if metric == "span_f1_strict":
         return span_f1(metric, span_counts_strict)
