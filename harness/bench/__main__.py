@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from harness.bench import bidir, generation, multiple_choice, overhead, padding, precision
+from harness.bench import bidir, generation, lofit, multiple_choice, overhead, padding, precision
 
 BENCHMARKS = {
     "overhead": overhead.main,
@@ -13,6 +13,7 @@ BENCHMARKS = {
     "generation": generation.main,
     "multiple_choice": multiple_choice.main,
     "precision": precision.main,
+    "lofit": lofit.main,
 }
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from harness.results.aggregate import Leaderboard, Statistics
 from harness.results.collect import UnfinishedRun
+from harness.results.head_maps import HEAD_MAP_STEM
 from harness.results.leaderboard import FAILED_HEADERS, board_note, board_slugs, failed_table, leaderboard_table
 from harness.results.plots import COST_AXES, LEARNING_CURVES_STEM
 
@@ -49,7 +50,7 @@ def render_page(
     leaderboards: list[Leaderboard], unfinished: list[UnfinishedRun], notes: list[str],
     statistics: Statistics, out: Path, title: str, meta: str,
 ) -> str:
-    """The page as a string; plots are read from <out>/<task>/{pareto_*,learning_curves}.svg where they exist."""
+    """The page as a string; plots are read from <out>/<task>/{pareto_*,learning_curves,lofit_heads}.svg where they exist."""
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>",
@@ -69,6 +70,9 @@ def render_page(
         curves = out / slugs[id(board)] / f"{LEARNING_CURVES_STEM}.svg"
         if curves.exists():  # wider: its legend sits beside the axes
             images.append(_svg_image(curves, curves.stem, css="wide"))
+        heads = out / slugs[id(board)] / f"{HEAD_MAP_STEM}.svg"
+        if heads.exists():  # LoFiT's selected heads, one map per row
+            images.append(_svg_image(heads, heads.stem, css="wide"))
         if images:
             parts.append('<div class="plots">' + "".join(images) + "</div>")
     parts.append("<h2>Failed and incomplete runs</h2>")

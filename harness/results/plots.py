@@ -141,7 +141,7 @@ def learning_curve_figure(board: Leaderboard) -> Figure | None:
 REPRODUCIBLE_SVG = {"svg.hashsalt": "harness-report", "svg.fonttype": "path"}  # fixed ids, text as paths
 
 
-def _save(figure: Figure, folder: Path, stem: str) -> list[Path]:
+def save_figure(figure: Figure, folder: Path, stem: str) -> list[Path]:
     """<folder>/<stem>.png and .svg with no timestamps or version stamps, so reruns are identical."""
     written = []
     with matplotlib.rc_context(REPRODUCIBLE_SVG):
@@ -160,7 +160,7 @@ def write_pareto_plots(board: Leaderboard, folder: Path) -> list[Path]:
     for axis in COST_AXES:
         with matplotlib.rc_context(REPRODUCIBLE_SVG):
             figure = pareto_figure(board, axis)
-        written += _save(figure, folder, f"pareto_{axis.name}")
+        written += save_figure(figure, folder, f"pareto_{axis.name}")
     return written
 
 
@@ -173,4 +173,4 @@ def write_learning_curve_plot(board: Leaderboard, folder: Path) -> list[Path]:
     if figure is None:
         return []
     folder.mkdir(parents=True, exist_ok=True)
-    return _save(figure, folder, LEARNING_CURVES_STEM)
+    return save_figure(figure, folder, LEARNING_CURVES_STEM)

@@ -23,6 +23,7 @@ from pathlib import Path
 from harness.results.aggregate import Statistics, build_leaderboards
 from harness.results.collect import collect
 from harness.results.example_significance import PredictionFiles, find_prediction_files
+from harness.results.head_maps import find_head_files, write_head_map_plot
 from harness.results.html_page import write_page
 from harness.results.leaderboard import board_slugs, write_tables
 from harness.results.plots import write_learning_curve_plot, write_pareto_plots
@@ -78,9 +79,11 @@ def write_report(results_dir: Path, out: Path, reference: str | None, statistics
     written = write_tables(leaderboards, collection.unfinished, notes, out, statistics)
     if plots:
         slugs = board_slugs(leaderboards)
+        head_files = find_head_files(collection.root, [out, *exclude])
         for board in leaderboards:
             written += write_pareto_plots(board, out / slugs[id(board)])
             written += write_learning_curve_plot(board, out / slugs[id(board)])
+            written += write_head_map_plot(board, out / slugs[id(board)], head_files)
     line = progress_line(progress(collection, expected))
     # The folder as given, not resolved: a committed page names no machine's paths.
     meta = f"{results_dir} — {line}" + (f" — reference: {reference}" if reference else "")

@@ -36,3 +36,16 @@ def test_precision_benchmark_reports_cost_and_dev_score_of_each_precision(data_r
     rows = [line for line in out.read_text().splitlines() if re.match(r"\| (32-true|bf16-mixed|bf16-true) \|", line)]
     assert [row.split(" | ")[0] for row in rows] == ["| 32-true", "| bf16-mixed", "| bf16-true"]
     assert rows[0].split(" | ")[2] == "1.00x" and rows[0].endswith("+0.0000 |")  # fp32 against itself
+
+
+def test_lofit_benchmark_times_both_sides_and_counts_k_times_head_dim(tmp_path):
+    from harness.bench import lofit
+
+    out = tmp_path / "lofit.md"
+    argv = ["--model", "tiny_llama", "--heads", "3", "--compare-heads", "2,4", "--rounds", "2", "--length", "16"]
+    assert lofit.main([*argv, "--out", str(out)]) == 0
+    report = out.read_text()
+    assert re.search(r"\| LoFiT offsets on 3 random heads \(\d layers hooked\) \| \d+\.\d \| \d+\.\d{3} \|", report)
+    # tiny_llama: head_dim 16, so K heads train 16 K offsets; LoRA r=8 on q (64->64) and v (64->32), 4 layers
+    assert "| LoFiT K=2 (stage 2) | 32 |" in report and "| LoFiT K=4 (stage 2) | 64 |" in report
+    assert f"| LoRA r=8 on q, v | {4 * 8 * (64 + 64 + 64 + 32):,} | 1 |" in report

@@ -5,11 +5,13 @@ applies to a tiny model; forwards with the right shape; its outputs keep its pro
 initialisation (see `adapt_and_check_outputs`); trains only the parameters its filter declares;
 one optimizer step changes them while frozen ones stay bit-identical.
 
-Every method in conf/method/ today declares itself identity at initialisation (LoRA's B = 0, full
-fine-tuning and the linear probe change nothing until trained), so the converse promise (a method
-that is not identity must change the outputs) is exercised by test methods defined here: LoRA
-with peft's random B, one that declares so but whose initialisation silently does nothing, and one
-that claims identity but is not. The check must pass the first and fail the other two.
+Most methods in conf/method/ declare themselves identity at initialisation (LoRA's B = 0, full
+fine-tuning and the linear probe change nothing until trained); LoFiT's offsets start from
+N(0, 1e-3) as in its reference code, so it is not. The converse promise (a method that is not
+identity must change the outputs) is also exercised by test methods defined here: LoRA with peft's
+random B, one that declares so but whose initialisation silently does nothing, and one that claims
+identity but is not. The check must pass the first and fail the other two. A method with several
+stages (LoFiT) is applied stage by stage, as `run.py` does; the last stage's model is judged.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ def adapt_and_check_outputs(method, attention, base, info, formulation):
     Returns the adapted model (in eval mode)."""
     plain = _hidden(copy.deepcopy(base))
     attended = _hidden(attention.apply(copy.deepcopy(base), info).eval())
-    adapted = method.apply(attention.apply(base, info), context(info, formulation)).eval()
+    adapted = apply_stages(method, attention.apply(base, info), info, formulation).eval()
     difference = _largest_difference(_hidden(adapted), attended)
     if method.identity_at_init:
         assert difference <= IDENTICAL, (
@@ -83,6 +85,14 @@ def adapt_and_check_outputs(method, attention, base, info, formulation):
     if not attention.is_causal:
         assert _largest_difference(attended, plain) > CHANGED, f"attention={attention.name} left the outputs unchanged"
     return adapted
+
+
+def apply_stages(method, model, info, formulation):
+    """Apply the method once per stage, in order, as `run.py` does (without the training between
+    them): the model the last stage trains is the one judged. Evaluate-only methods apply once."""
+    for stage in list(method.stages) or ["train"]:
+        model = method.apply(model, context(info, formulation, stage=stage))
+    return model
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -172,7 +182,7 @@ class _ClaimsIdentityButIsNot(_RandomInitLoRA):
     ids=["causal", "unmasked_0011"],
 )
 def test_output_check_catches_a_method_that_breaks_its_declaration(method, failure, attention):
-    """No method in conf/method/ is non-identity at initialisation, so the contract's converse check
+    """The contract's converse check (a method that is not identity at initialisation must change the outputs)
     is shown to work here: it passes a method that changes the outputs as it declares, and fails
     one whose patch does nothing (declared not identity) and one that changes what it declares it
     keeps. With unmasked layers too: the method is judged against the model with the same
