@@ -1,5 +1,5 @@
 """Keep a run's screen to the harness's own progress and summary: third-party tips, availability
-notices and known-harmless deprecation warnings are dropped by their EXACT message. Never all
+notices, known-harmless deprecation warnings and false alarms are dropped by their EXACT message. Never all
 warnings: anything not listed here, new messages included, still shows.
 
 Called by the Hydra task function (`run.run_from_hydra`), so it applies in every process that runs a
@@ -21,6 +21,12 @@ HARMLESS_WARNINGS = (
     # peft asks transformers' deprecated alias; transformers warns about its own alias.
     (FutureWarning, "`is_gradient_checkpointing` is deprecated and will be removed in v6. Use "
                     "`is_activation_checkpointing` instead."),
+    # A false alarm here: the harness's batch sampler skips the batches a mid-epoch checkpoint already
+    # trained (formulations/batching.py; tests/test_resume.py compares the resumed weights).
+    (UserWarning, "You're resuming from a checkpoint that ended before the epoch ended and your dataloader is"
+                  " not resumable. This can cause unreliable results if further training is done."
+                  " Consider using an end-of-epoch checkpoint or make your dataloader resumable by implementing"
+                  " the `state_dict` / `load_state_dict` interface."),
 )  # fmt: skip
 
 # Lightning's info-level notices: a product tip, and what the record already says (device, steps).
