@@ -238,3 +238,19 @@ def test_two_stage_run_selects_heads_logs_l1_only_in_stage_one_and_heads_transfe
     assert [s["name"] for s in reused.stages] == [TRAIN]
     again = json.loads((tmp_path / "results" / "default" / reused.run_id / "artefacts" / HEADS_FILE).read_text())
     assert [(h["layer"], h["head"]) for h in again["heads"]] == [(h["layer"], h["head"]) for h in heads["heads"]]
+
+
+@pytest.mark.parametrize("experiment", ["truthfulqa_smollm2", "clutrr_smollm2"])
+def test_the_lofit_sweep_configurations_compose_for_smollm2(experiment):
+    """sweeps/lofit_smollm2.sh's LoFiT runs: K = 16 and 32 of SmolLM2's 270 heads, and the ablation."""
+    from harness.config import instantiate_group
+    from harness.models.info import ModelInfo
+
+    smollm2 = ModelInfo("smollm2_135m", "llama", "decoder", 30, 9, 3, 576, 64, 49152)
+    for extra in (["method.heads=16"], ["method.heads=32"], ["method.heads=16", "method.random_heads=true"]):
+        cfg = compose_config([f"+experiment={experiment}", "method=lofit", *extra])
+        method = instantiate_group(cfg.method, "method")
+        formulation = instantiate_group(cfg.formulation, "formulation")
+        method.check(smollm2, formulation.name)
+        assert method.head_count(smollm2) == int(extra[0].split("=")[1])
+        assert len(method.stages) == (1 if method.random_heads else 2)
