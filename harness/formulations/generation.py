@@ -8,7 +8,8 @@ in changes what it generates. Methods and tasks may constrain decoding through t
 logits processors: a method's or a task's optional ``logits_processors(tokenizer)`` (both, method
 first) are passed to ``generate``.
 Answers are cut at the first line break and scored by normalised exact match against the target
-and its aliases.
+and its aliases. A method's in-context demonstrations (its optional ``demonstrations``) precede
+every prompt, in training and evaluation alike (`harness.formulations.demonstrations`).
 """
 
 from __future__ import annotations
@@ -20,15 +21,9 @@ import torch
 from torch import nn
 from transformers import LogitsProcessorList
 
+from harness.formulations.demonstrations import DemonstratedPrompts, PromptResponse
 from harness.formulations.lifecycle import FormulationModule, position_ids_from_mask
-from harness.formulations.prompting import (
-    LOSS_ON,
-    PromptFormat,
-    prompt_ids,
-    response_ids,
-    training_item,
-    truncate_prompt,
-)
+from harness.formulations.prompting import LOSS_ON, PromptFormat, response_ids, training_item, truncate_prompt
 
 
 @dataclass
@@ -182,28 +177,30 @@ def build_generation(spec: Generation, task, task_data, backbone, method, traine
 
     tokenizer = backbone.tokenizer
     splits = {"train": task_data.train, "dev": task_data.dev, "test": task_data.test}
+    prompts = DemonstratedPrompts.for_method(tokenizer, spec.prompt, method, _solved(task_data.train), seed)
     items, lengths = {}, {}
     for split, examples in splits.items():
         if split == "train":
+            responses = [response_ids(tokenizer, e.target, spec.prompt) for e in examples]
+            budgets = [trainer_cfg.max_length - len(r) for r in responses]
             items[split] = [
-                training_item(
-                    prompt_ids(tokenizer, e.prompt, spec.prompt),
-                    response_ids(tokenizer, e.target, spec.prompt),
-                    trainer_cfg.max_length,
-                    spec.loss_on,
-                )
-                for e in examples
+                training_item(prompt, response, trainer_cfg.max_length, spec.loss_on)
+                for prompt, response in zip(prompts.encode(split, _solved(examples), budgets), responses)
             ]
             lengths[split] = [len(i["input_ids"]) for i in items[split]]
         else:
-            budget = trainer_cfg.max_length - spec.max_new_tokens
-            items[split] = [
-                {"prompt_ids": truncate_prompt(prompt_ids(tokenizer, e.prompt, spec.prompt), max(budget, 1))}
-                for e in examples
-            ]
+            budget = max(trainer_cfg.max_length - spec.max_new_tokens, 1)
+            encoded = prompts.encode(split, _solved(examples), budget)
+            items[split] = [{"prompt_ids": truncate_prompt(prompt, budget)} for prompt in encoded]
             lengths[split] = [len(i["prompt_ids"]) for i in items[split]]
     data = ExampleData.for_trainer(items, lengths, lm_collate(tokenizer.pad_token_id), prompt_collate, trainer_cfg, seed)
-    return Generator(
+    module = Generator(
         backbone.model, tokenizer, spec, metric_for("exact_match"), task.metric, method, splits, task,
         weight_decay=trainer_cfg.weight_decay, warmup_ratio=trainer_cfg.warmup_ratio,
-    ), data  # fmt: skip
+    )  # fmt: skip
+    module.demonstration_log = prompts.log
+    return module, data
+
+
+def _solved(examples) -> list[PromptResponse]:
+    return [PromptResponse(e.prompt, e.target, e.id) for e in examples]

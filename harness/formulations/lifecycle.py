@@ -77,6 +77,10 @@ class FormulationModule(L.LightningModule):
         # Every dev evaluation inside fit: optimizer step, training examples seen so far, primary score.
         self.dev_history: list[dict[str, Any]] = []
         self.examples_seen = 0  # training examples consumed by this stage so far, resumes included
+        # In-context demonstrations shown and dropped per split (`demonstrations.DemonstrationLog`),
+        # set by an LM-head formulation whose method asks for them: their counts join each split's
+        # scores (so the record holds them) and the train ids shown join each prediction row.
+        self.demonstration_log = None
         # Only trainable tensors go into checkpoints (see on_save_checkpoint), so loading is partial.
         self.strict_loading = False
         # from_pretrained returns modules in eval mode, and Lightning keeps each module's mode:
@@ -165,6 +169,8 @@ class FormulationModule(L.LightningModule):
             return
         predictions = dict(sorted(self._predictions.items()))
         scores = self.score(split, predictions)
+        if self.demonstration_log is not None:
+            scores = {**scores, **self.demonstration_log.scores(split, predictions)}
         for name, value in scores.items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 self.log(f"{split}/{name}", float(value), prog_bar=name == self.metric_name)
@@ -195,7 +201,10 @@ class FormulationModule(L.LightningModule):
         dev = self.best_dev_predictions or self.predictions.get("dev", {})
         for split, predictions in (("dev", dev), ("test", self.predictions.get("test", {}))):
             for index, (prediction, score) in predictions.items():
-                rows.append({"split": split, **self.row(split, index, prediction, score)})
+                row = self.row(split, index, prediction, score)
+                if self.demonstration_log is not None:
+                    row.update(self.demonstration_log.row(split, index))
+                rows.append({"split": split, **row})
         return rows
 
     def example_id(self, split: str, index: int) -> str:

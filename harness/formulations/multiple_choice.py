@@ -8,7 +8,9 @@ over the choices' tokens continues from it. Choices never see each other; the fi
 is scored from the question's last position. ``share_prefix: false`` scores each question+choice
 row as one full sequence (the same numbers, more compute: the benchmark compares the two).
 
-Fine-tuning uses the generation objective on (question, best answer).
+Fine-tuning uses the generation objective on (question, best answer). A method's in-context
+demonstrations (question and best answer of train examples) precede every question, in training
+and evaluation alike (`harness.formulations.demonstrations`).
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from harness.formulations.demonstrations import DemonstratedPrompts, PromptResponse
 from harness.formulations.generation import causal_lm_loss, lm_collate
 from harness.formulations.lifecycle import FormulationModule, position_ids_from_mask
-from harness.formulations.prompting import LOSS_ON, PromptFormat, prompt_ids, response_ids, training_item
+from harness.formulations.prompting import LOSS_ON, PromptFormat, response_ids, training_item
 
 
 @dataclass
@@ -182,30 +185,35 @@ def build_multiple_choice(spec: MultipleChoice, task, task_data, backbone, metho
 
     tokenizer = backbone.tokenizer
     splits = {"train": task_data.train, "dev": task_data.dev, "test": task_data.test}
+    prompts = DemonstratedPrompts.for_method(tokenizer, spec.prompt, method, _solved(task_data.train), seed)
     items, lengths = {}, {}
     for split, questions in splits.items():
         if split == "train":  # fine-tuning: the best answer as the response
+            responses = [response_ids(tokenizer, q.choices[q.best], spec.prompt) for q in questions]
+            budgets = [trainer_cfg.max_length - len(r) for r in responses]
             items[split] = [
-                training_item(
-                    prompt_ids(tokenizer, q.question, spec.prompt),
-                    response_ids(tokenizer, q.choices[q.best], spec.prompt),
-                    trainer_cfg.max_length,
-                    spec.loss_on,
-                )
-                for q in questions
+                training_item(prompt, response, trainer_cfg.max_length, spec.loss_on)
+                for prompt, response in zip(prompts.encode(split, _solved(questions), budgets), responses)
             ]
             lengths[split] = [len(i["input_ids"]) for i in items[split]]
         else:
-            items[split] = []
-            for q in questions:
-                choice_ids = [response_ids(tokenizer, c, spec.prompt, end=False) for c in q.choices]
-                context = prompt_ids(tokenizer, q.question, spec.prompt)
-                longest = max(len(c) for c in choice_ids)
-                context = context[-max(trainer_cfg.max_length - longest, 1) :]  # keep the question's end
-                items[split].append({"context_ids": context, "choice_ids": choice_ids})
+            choice_ids = [[response_ids(tokenizer, c, spec.prompt, end=False) for c in q.choices] for q in questions]
+            budgets = [max(trainer_cfg.max_length - max(map(len, choices)), 1) for choices in choice_ids]
+            contexts = prompts.encode(split, _solved(questions), budgets)
+            items[split] = [
+                {"context_ids": context[-budget:], "choice_ids": choices}  # keep the question's end
+                for context, choices, budget in zip(contexts, choice_ids, budgets)
+            ]
             lengths[split] = [len(i["context_ids"]) + sum(map(len, i["choice_ids"])) for i in items[split]]
     data = ExampleData.for_trainer(items, lengths, lm_collate(tokenizer.pad_token_id), choice_collate, trainer_cfg, seed)
-    return ChoiceScorer(
+    module = ChoiceScorer(
         backbone.model, tokenizer, spec, metric_for("multiple_choice"), task.metric, method, splits,
         weight_decay=trainer_cfg.weight_decay, warmup_ratio=trainer_cfg.warmup_ratio,
-    ), data  # fmt: skip
+    )  # fmt: skip
+    module.demonstration_log = prompts.log
+    return module, data
+
+
+def _solved(questions) -> list[PromptResponse]:
+    """A question with its best answer: how a demonstration shows it."""
+    return [PromptResponse(q.question, q.choices[q.best], q.id) for q in questions]

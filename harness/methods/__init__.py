@@ -27,6 +27,12 @@ Optional, each looked up with ``getattr``:
 - ``lr_for(parameter_name) -> float | None`` — a learning rate per parameter group, names as in
   the formulation module (``backbone.…``, ``head.…``); None means ``lr`` (PTEC's prompt vs head).
 - ``logits_processors(tokenizer) -> list`` — transformers logits processors that constrain decoding.
+- ``demonstrations -> DemonstrationSpec | None`` — in-context demonstrations for the LM-head
+  formulations (`harness.methods.demonstration_spec`: ``k`` per prompt, ``selection`` random, bm25
+  or embedding), drawn from the run's train split by the same policy for training and evaluation
+  (`harness.formulations.demonstrations`). Absent or None: no demonstrations, today's prompts.
+  ``icl`` provides it and trains nothing; a method that trains with demonstrations in the prompt
+  (SIFT) provides the same attribute.
 
 Which layers attend bidirectionally is not a method's business: it is the attention axis
 (`conf/attention/`, `harness.models.attention_spec`), which a preset's YAML may choose.

@@ -60,14 +60,18 @@ def test_formulation_contract(tmp_path, data_root, formulation, method, family):
     for split in ("dev", "test"):
         assert result.primary_metric in result.metrics[split]
     trained = result.stages[0]["trained"]
-    assert trained == (method != "zero_shot")
+    assert trained == bool(method_from_yaml(CONF / "method" / f"{method}.yaml").stages)  # zero_shot, icl: none
     assert (result.cost.trainable_params > 0) == trained
+    if method == "icl":  # demonstration counts land in each split's metrics, the ids shown in each row
+        for split in ("dev", "test"):
+            assert {"demonstrations_shown_mean", "demonstrations_dropped"} <= set(result.metrics[split])
 
     lines = (tmp_path / "results" / "default" / result.run_id / "predictions.jsonl").read_text().splitlines()
     rows = [json.loads(line) for line in lines]
     assert [r["split"] for r in rows].count("dev") == EVALUATE
     assert [r["split"] for r in rows].count("test") == EVALUATE
     assert all({"id", "gold", "prediction", "score"} <= set(r) for r in rows)
+    assert all(("demonstrations" in r) == (method == "icl") for r in rows)
     assert len({(r["split"], r["id"]) for r in rows}) == len(rows)  # one line per example
     assert result.cost.eval_examples_per_second > 0 and result.cost.eval_seconds_per_example > 0
 
