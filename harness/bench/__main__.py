@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from harness.bench import bidir, generation, lofit, multiple_choice, overhead, padding, precision
+from harness.bench import bidir, generation, lofit, multiple_choice, overhead, padding, precision, prefix_cost
 
 BENCHMARKS = {
     "overhead": overhead.main,
@@ -14,6 +14,7 @@ BENCHMARKS = {
     "multiple_choice": multiple_choice.main,
     "precision": precision.main,
     "lofit": lofit.main,
+    "prefix_cost": prefix_cost.main,
 }
 
 

@@ -28,7 +28,7 @@ queries: boolean for SDPA, additive (0 / dtype min) for eager. Padding is never 
 LS-unLLaMA reference code replaces the mask with zeros, so real tokens attend to padding and a
 sequence's scores depend on what it is batched with; here they do not.
 
-Limits: only SDPA and eager attention (their masks are ours to build; flash and flex attention
+Limits: only SDPA, eager and NTK-attention (their masks are ours to build; flash and flex attention
 take other mask forms and are refused), only one full-sequence forward (a filled KV cache or
 packed sequences without a mask are refused: their keys or boundaries are not ours to see), and
 the hooks read the padding mask on the host (``mask.all()``), a graph break under torch.compile.
@@ -46,8 +46,13 @@ from torch import nn
 SUPPORTED_FAMILIES = ("llama", "mistral", "qwen2")
 """Model families (transformers ``model_type``) whose decoder layers this module controls."""
 
-SUPPORTED_ATTENTION = ("sdpa", "eager")
-"""Attention implementations whose mask handling this module relies on."""
+SUPPORTED_ATTENTION = ("sdpa", "eager", "ntk_prefix")
+"""Attention implementations whose mask handling this module relies on. ``ntk_prefix``
+(`harness.models.ntk_attention`, registered with transformers' attention interface) takes SDPA's
+mask forms, boolean included, so the NTK prefix combines with unmasked layers."""
+
+BOOLEAN_MASKS = ("sdpa", "ntk_prefix")
+"""Implementations given a boolean mask (True = attend); the others get an additive one."""
 
 _CONTROL_ATTRIBUTE = "_harness_unmasked_attention"
 
@@ -254,7 +259,7 @@ def padding_only_mask(
     keep = padding.to(device=device, dtype=torch.bool)
     keep = keep | ~keep.any(dim=-1, keepdim=True)
     keep = keep[:, None, None, :]  # (B, 1, 1, T)
-    if implementation == "sdpa":
+    if implementation in BOOLEAN_MASKS:
         return keep
     return torch.zeros(keep.shape, dtype=dtype, device=device).masked_fill_(~keep, torch.finfo(dtype).min)
 

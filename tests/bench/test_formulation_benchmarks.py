@@ -49,3 +49,22 @@ def test_lofit_benchmark_times_both_sides_and_counts_k_times_head_dim(tmp_path):
     # tiny_llama: head_dim 16, so K heads train 16 K offsets; LoRA r=8 on q (64->64) and v (64->32), 4 layers
     assert "| LoFiT K=2 (stage 2) | 32 |" in report and "| LoFiT K=4 (stage 2) | 64 |" in report
     assert f"| LoRA r=8 on q, v | {4 * 8 * (64 + 64 + 64 + 32):,} | 1 |" in report
+
+
+def test_prefix_cost_benchmark_measures_every_side_and_counts_their_parameters(tmp_path):
+    from harness.bench import prefix_cost
+
+    out = tmp_path / "prefix_cost.md"
+    argv = ["--model", "tiny_llama", "--lengths", "16,4", "--batch-size", "2", "--length", "8", "--rounds", "1"]
+    assert prefix_cost.main([*argv, "--out", str(out)]) == 0
+    report = out.read_text()
+    # tiny_llama: 4 layers, 2 KV heads of 16 dims: NTK 4 x 2 x (16^2 + 16); prefix 2 x 4 x m x 32
+    rows = {}
+    for name, trainable in (("unadapted", 0), ("NTK-attention", 2176), ("prefix tuning m=4", 1024), ("prefix tuning m=16", 4096)):
+        match = re.search(rf"\| {name} \| {trainable:,} \| (\d+\.\d) \| \d+\.\d\d \| \d+\.\d\d \| (\d+\.\d) \| \d+\.\d \|", report)
+        assert match, name
+        rows[name] = float(match.group(2))
+    assert rows["prefix tuning m=16"] > rows["prefix tuning m=4"] > 0  # longer prefix, more keys held
+    assert re.search(r"NTK-attention step / unadapted step = \d+\.\d\dx \(target: at most 1\.2x\): (met|NOT met)", report)
+    assert "prefix tuning step at m = 16 / NTK-attention step" in report and "(measured at m = 16, not 1024)" in report
+    assert (tmp_path / "prefix_cost.png").stat().st_size > 0 and (tmp_path / "prefix_cost.svg").stat().st_size > 0

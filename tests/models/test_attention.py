@@ -380,7 +380,7 @@ def test_masks_it_cannot_read_raise():
 
 
 def test_other_attention_implementations_raise():
-    with pytest.raises(AttentionControlError, match=r"attn_implementation in \('sdpa', 'eager'\).*'flex_attention'"):
+    with pytest.raises(AttentionControlError, match=r"attn_implementation in \('sdpa', 'eager', 'ntk_prefix'\).*'flex_attention'"):
         set_unmasked_layers(tiny_model("llama", "flex_attention"), [1])
     model = tiny_model("llama", "sdpa")
     set_unmasked_layers(model, [1])
