@@ -29,6 +29,14 @@ HARMLESS_WARNINGS = (
                   " the `state_dict` / `load_state_dict` interface."),
 )  # fmt: skip
 
+# (category, fixed start, fixed end): messages that quote the command line between the two parts.
+HARMLESS_WARNING_TEMPLATES = (
+    # On any machine with SLURM installed, every run outside a SLURM job; a harness job is one process
+    # (multi-process runs on SLURM are started by submitit through srun, which silences it).
+    (UserWarning, "The `srun` command is available on your system but is not used. HINT: If your intention is "
+                  "to run Lightning on SLURM, prepend your python command with `srun` like so: ", " ..."),
+)  # fmt: skip
+
 # Lightning's info-level notices: a product tip, and what the record already says (device, steps).
 LIGHTNING_NOTICES = frozenset({
     "💡 Tip: For seamless cloud logging and experiment tracking, try installing "
@@ -61,6 +69,8 @@ def quiet_third_party_output() -> None:
         return
     for category, message in HARMLESS_WARNINGS:
         warnings.filterwarnings("ignore", message=re.escape(message) + r"\Z", category=category)
+    for category, start, end in HARMLESS_WARNING_TEMPLATES:
+        warnings.filterwarnings("ignore", message=re.escape(start) + ".*" + re.escape(end) + r"\Z", category=category)
     for name in LIGHTNING_LOGGERS:
         logging.getLogger(name).addFilter(_DropExactMessages(LIGHTNING_NOTICES))
     from transformers.utils import logging as transformers_logging

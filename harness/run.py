@@ -62,6 +62,8 @@ def run(cfg: DictConfig, experiment: str | None = None) -> RunResult:
         _train_and_evaluate(cfg, record, paths, work_dir, out_dir, inputs.data)
         record.status = "completed"
     except Exception as error:  # any failure is recorded, never lost
+        if is_interruption(error):
+            raise  # no record: its checkpoints stay, and rerunning the sweep resumes it
         record.error = {"type": type(error).__name__, "message": str(error), "traceback": traceback.format_exc()}
         print(f"error: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}")
     record.finished_at = _now()
@@ -129,6 +131,14 @@ def _train_and_evaluate(
     record.cost = sum_stage_costs(record.stages, *count_parameters(module))
     write_predictions(module.prediction_rows(), out_dir)
     record.artefacts = sorted(str(p.relative_to(out_dir)) for p in (out_dir / "artefacts").rglob("*") if p.is_file())
+
+
+def is_interruption(error: Exception) -> bool:
+    """An error that stops a run from outside, not a failure of the run: submitit raises
+    ``UncompletedJobError`` in a SLURM job that hit its time limit once more than its launcher
+    requeues (``max_num_timeout``). Recording it as failed would make the rerun start from scratch."""
+    kind = type(error)
+    return kind.__name__ == "UncompletedJobError" and kind.__module__.startswith("submitit")
 
 
 def _now() -> str:

@@ -161,3 +161,20 @@ def test_a_failed_run_closes_its_wandb_run(tmp_path, data_root):
     assert result.status == "failed"
     assert list((tmp_path / "outputs" / "default" / result.run_id / "wandb").glob("offline-run-*"))  # it was opened
     assert wandb.run is None
+
+
+def test_a_slurm_time_out_is_an_interruption_not_a_failure(tmp_path, data_root, monkeypatch):
+    """submitit's last time-out raises inside the job: no failed record, so the rerun resumes."""
+    from submitit.core.utils import UncompletedJobError
+
+    import harness.run
+
+    def timed_out(*args, **kwargs):
+        raise UncompletedJobError("Job not requeued because: timed-out too many times.")
+
+    monkeypatch.setattr(harness.run, "_train_and_evaluate", timed_out)
+    with pytest.raises(UncompletedJobError):
+        _run(tmp_path)
+    assert not list((tmp_path / "results").rglob("result.json"))
+    monkeypatch.undo()
+    assert _run(tmp_path).status == "completed"

@@ -19,7 +19,7 @@ SWEEPS = sorted(p.stem for p in (ROOT / "sweeps").glob("*.yaml"))
 
 def _harness(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
     tiny = [
-        "model=tiny_llama", "logger=csv", "trainer.progress_bar=false", "task.max_train_examples=16",
+        "model=tiny_llama", "budget=full", "logger=csv", "trainer.progress_bar=false", "task.max_train_examples=16",
         "task.max_eval_examples=16", f"paths.results_dir={tmp_path / 'results'}",
         f"paths.work_dir={tmp_path / 'outputs'}", f"hydra.sweep.dir={tmp_path / 'multirun'}",
     ]  # fmt: skip
