@@ -242,7 +242,8 @@ def test_two_stage_run_selects_heads_logs_l1_only_in_stage_one_and_heads_transfe
 
 @pytest.mark.parametrize("experiment", ["truthfulqa_smollm2", "clutrr_smollm2"])
 def test_the_lofit_sweep_configurations_compose_for_smollm2(experiment):
-    """sweeps/lofit_smollm2.sh's LoFiT runs: K = 16 and 32 of SmolLM2's 270 heads, and the ablation."""
+    """sweeps/lofit_smollm2.sh's runs: LoFiT with K = 16 and 32 of SmolLM2's 270 heads, the ablation,
+    and the baselines beside it."""
     from harness.config import instantiate_group
     from harness.models.info import ModelInfo
 
@@ -254,3 +255,7 @@ def test_the_lofit_sweep_configurations_compose_for_smollm2(experiment):
         method.check(smollm2, formulation.name)
         assert method.head_count(smollm2) == int(extra[0].split("=")[1])
         assert len(method.stages) == (1 if method.random_heads else 2)
+    for baseline in (["method=lora"], ["method=zero_shot"], ["method=prompt_tuning"], ["method=icl", "method.k=4"]):
+        cfg = compose_config([f"+experiment={experiment}", *baseline])
+        method = instantiate_group(cfg.method, "method")
+        method.check(smollm2, instantiate_group(cfg.formulation, "formulation").name)
