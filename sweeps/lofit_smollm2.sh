@@ -6,10 +6,12 @@
 # runs that budget in each of its two stages (head selection, then offsets), as the paper does.
 #   1. LoFiT with K = 16 and K = 32 heads (the paper's hyperparameters: stage-1 lr 5e-3, lambda 5e-4,
 #      stage-2 lr 1e-2), and the random-heads ablation at K = 16 on TruthfulQA;
-#   2. the baselines. Records the experiments' sweep already holds (LoRA, zero-shot seed 1) are skipped.
-# Expected wall time on this project's 2-core CPU machine: about 2 hours.
+#   2. the baselines, rerun here with today's code (the LoRA and zero-shot records in
+#      formulations_smollm2/ predate config keys added since, so their run ids differ) so that every
+#      row of this sweep's report comes from one code version.
+# Expected wall time on this project's 2-core CPU machine: about 2.5 hours.
 # Resumable: rerun after an interruption; finished runs are skipped. Report:
-#   python -m harness.report results/formulations_smollm2
+#   python -m harness.report results/lofit_smollm2
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -18,7 +20,7 @@ if [ -z "${HARNESS_DATA_DIR:-}" ] && [ -d "$root/../shared/data" ]; then
   export HARNESS_DATA_DIR="$(cd "$root/../shared/data" && pwd)"
 fi
 python=.venv/bin/python
-quiet=(trainer.progress_bar=false)
+quiet=(sweep=lofit_smollm2 trainer.progress_bar=false)
 # ICL's prompts hold 4 demonstrations (random from train, seeded), so its context is longer than the
 # trained methods' (which see the query alone): CLUTRR stories are ~90 tokens each.
 declare -A icl_length=([truthfulqa_smollm2]=512 [clutrr_smollm2]=1024)
@@ -30,4 +32,4 @@ for experiment in truthfulqa_smollm2 clutrr_smollm2; do
     seed=1,2,3 "${quiet[@]}"
 done
 $python -m harness -m +experiment=truthfulqa_smollm2 method=lofit method.heads=16 method.random_heads=true seed=1,2,3 "${quiet[@]}"
-echo "lofit_smollm2: done ($(date -u +%H:%M) UTC); report: $python -m harness.report results/formulations_smollm2"
+echo "lofit_smollm2: done ($(date -u +%H:%M) UTC); report: $python -m harness.report results/lofit_smollm2"
