@@ -35,11 +35,11 @@ class TrainerConfig:
     """Train more whole epochs than max_epochs when needed to make at least this many optimizer
     steps (a small training subset still gets a real training run); null: max_epochs decides."""
     batch_size: int = 16
-    """Sequences per training micro-batch."""
+    """Sequences per training micro-batch, in each process (DDP ranks each take their own)."""
     eval_batch_size: int = 64
-    """Sequences per evaluation batch."""
+    """Sequences per evaluation batch, in each process (DDP ranks each evaluate their own examples)."""
     accumulate_grad_batches: int = 1
-    """Micro-batches per optimizer step (effective batch = batch_size x this x devices)."""
+    """Micro-batches per optimizer step (effective batch = batch_size x this x devices x num_nodes)."""
     weight_decay: float = 0.0
     """AdamW weight decay (not applied to biases and norms)."""
     warmup_ratio: float = 0.1
@@ -57,7 +57,8 @@ class TrainerConfig:
     devices: Any = 1
     """Number of devices (or 'auto', or a list of indices)."""
     strategy: str = "auto"
-    """Lightning strategy: auto, ddp, fsdp, deepspeed..."""
+    """Lightning strategy: auto, ddp (on CPU too: trainer=ddp_cpu), fsdp (CUDA GPUs only), deepspeed...
+    Not ddp_spawn / ddp_fork / ddp_notebook: the harness runs every rank as a whole process."""
     num_nodes: int = 1
     """Nodes for multi-node training."""
     max_length: int = 128
@@ -94,6 +95,24 @@ class TrainerConfig:
         if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
             raise ConfigError(
                 f"trainer.early_stopping_patience: {self.early_stopping_patience} must be a positive number of dev evaluations, or null"
+            )
+        self._check_strategy()
+
+    def _check_strategy(self) -> None:
+        """Strategies the harness cannot run, refused before weights load, naming what would run."""
+        strategy = str(self.strategy)
+        if strategy.startswith("fsdp") and str(self.accelerator) not in ("gpu", "cuda"):
+            # Lightning's FSDP needs CUDA (it refuses even accelerator=auto on a GPU machine).
+            raise ConfigError(
+                f"trainer.strategy={strategy} needs CUDA GPUs (trainer.accelerator=gpu), got"
+                f" trainer.accelerator={self.accelerator}; on CPU use trainer=ddp_cpu (data parallel)"
+            )
+        if strategy.startswith(("ddp_spawn", "ddp_fork", "ddp_notebook")):
+            # Those run only fit() in new processes: costs, predictions and dev selection made there
+            # would not reach the record.
+            raise ConfigError(
+                f"trainer.strategy={strategy} is not supported: the harness runs each rank as a whole"
+                " process; use trainer.strategy=ddp (trainer=ddp_cpu on CPU, trainer=ddp on GPUs)"
             )
 
     def epochs_for(self, steps_per_epoch: int) -> int:

@@ -1,10 +1,15 @@
 """One experiment, top to bottom: config -> task -> backbone -> attention -> method stages on a
-formulation -> dev/test -> result record and predictions. The only module that knows the order."""
+formulation -> dev/test -> result record and predictions. The only module that knows the order.
+
+Under DDP every rank runs all of it (`formulations.trainer` says how the ranks start); only rank 0
+writes the record, predictions and artefacts, and a failure on any rank ends in rank 0's record.
+"""
 
 from __future__ import annotations
 
 import datetime
 import shutil
+import time
 import traceback
 from pathlib import Path
 
@@ -15,7 +20,10 @@ from omegaconf import DictConfig
 from harness.config import LoggerConfig, PathsConfig, TrainerConfig, boolean_flag, checked_dataclass, instantiate_group
 from harness.formulations.registry import check_combination
 from harness.formulations.stages import run_stage
-from harness.formulations.trainer import build_loggers, close_loggers, seed_everything
+from harness.formulations.trainer import (
+    build_loggers, close_loggers, is_rank_zero, leave_rank_failure, process_rank, rank_failures, seed_everything,
+    stop_other_ranks,
+)  # fmt: skip
 from harness.methods.context import MethodContext
 from harness.methods.trainable import count_parameters
 from harness.models.backbone import load_backbone, model_info
@@ -34,8 +42,10 @@ def run_from_hydra(cfg: DictConfig) -> float | None:
     choices = HydraConfig.get().runtime.choices
     result = run(cfg, experiment=choices.get("experiment"))
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
-    if result.status == "failed" and not multirun:
+    if result.status == "failed" and not multirun and is_rank_zero():
         raise SystemExit(1)  # the one-line reason was printed; a sweep goes on instead
+    # Another rank ends with status 0 even when it failed: Lightning kills rank 0 when one of the
+    # ranks it started exits otherwise, before rank 0 could record the failure.
     return result.metrics.get("dev", {}).get(result.primary_metric)
 
 
@@ -54,8 +64,10 @@ def run(cfg: DictConfig, experiment: str | None = None) -> RunResult:
         experiment=experiment, versions=package_versions(), machine=machine(), started_at=_now(), **names,
     )  # fmt: skip
     work_dir = Path(paths.work_dir) / sweep / run_id
-    if (out_dir / "result.json").exists():  # an earlier attempt failed: retry from scratch
+    writer = is_rank_zero()  # several processes (DDP): rank 0 writes, the others only compute
+    if writer and (out_dir / "result.json").exists():  # an earlier attempt failed: retry from scratch
         shutil.rmtree(work_dir, ignore_errors=True)
+    started = time.time()
     try:
         inputs.raise_failure()
         record.precision, record.model_hash = inputs.precision, inputs.model_hash
@@ -65,11 +77,39 @@ def run(cfg: DictConfig, experiment: str | None = None) -> RunResult:
         if is_interruption(error):
             raise  # no record: its checkpoints stay, and rerunning the sweep resumes it
         record.error = {"type": type(error).__name__, "message": str(error), "traceback": traceback.format_exc()}
-        print(f"error: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}")
+        if not writer:
+            leave_rank_failure(work_dir, record.error)  # for rank 0's record
+            print(f"error on rank {process_rank()}: {_first_line(record.error)}")
+            return record
+        record.error = _with_other_ranks(record.error, rank_failures(work_dir, since=started))
+        print(f"error: {_first_line(record.error)}")
+    if not writer:
+        return record
     record.finished_at = _now()
     path = write_result(record, out_dir)
     print_summary(record, path)
+    if record.status == "failed":
+        stop_other_ranks()  # they would wait for this one in their next collective
     return record
+
+
+def _with_other_ranks(error: dict[str, str], others: list[dict]) -> dict[str, str]:
+    """Rank 0's error, or, when other ranks failed (so rank 0's is most likely their going away, e.g.
+    gloo's "Connection closed by peer"), the first of theirs, naming its rank; the traceback holds
+    every failed rank's, rank 0's last."""
+    if not others:
+        return error
+    first = others[0]
+    tracebacks = "".join(f"--- rank {e['rank']} ---\n{e['traceback']}" for e in others)
+    return {
+        "type": first["type"],
+        "message": f"rank {first['rank']}: {first['message']}",
+        "traceback": f"{tracebacks}--- rank 0 ---\n{error['traceback']}",
+    }
+
+
+def _first_line(error: dict[str, str]) -> str:
+    return f"{error['type']}: {(error['message'].splitlines() or [''])[0]}"
 
 
 
@@ -108,7 +148,8 @@ def _train_and_evaluate(
         for number, stage in enumerate(stages):
             context = MethodContext(
                 info=info, formulation=formulation.name, stage=stage, tokenizer=backbone.tokenizer,
-                labels=list(task_data.labels), artefact_dir=out_dir / "artefacts", previous=module,
+                labels=list(task_data.labels), artefact_dir=out_dir / "artefacts" if is_rank_zero() else None,
+                previous=module,
             )  # fmt: skip
             backbone.model = method.apply(backbone.model, context)
             previous = module
@@ -129,6 +170,8 @@ def _train_and_evaluate(
     if evaluate_test:
         record.metrics["test"] = plain_scores(module.scores["test"])
     record.cost = sum_stage_costs(record.stages, *count_parameters(module))
+    if not is_rank_zero():
+        return  # every rank holds every prediction (gathered); rank 0 writes them
     write_predictions(module.prediction_rows(), out_dir)
     record.artefacts = sorted(str(p.relative_to(out_dir)) for p in (out_dir / "artefacts").rglob("*") if p.is_file())
 

@@ -72,3 +72,11 @@ def test_summary_shows_the_training_budget_in_force_and_the_attempts(capsys, tmp
 def test_summary_says_which_precision_ran(capsys, tmp_path):
     print_summary(_record(precision="bf16-mixed (auto: CPU with native bf16 (AVX512_BF16))"), tmp_path / "r.json")
     assert "bf16-mixed (auto: CPU with native bf16" in capsys.readouterr().out
+
+
+def test_summary_prints_an_error_message_that_looks_like_markup(capsys, tmp_path):
+    message = "[/work/gloo/transport.cc:123] Connection closed by peer [/127.0.0.1]:5000"
+    record = _record(status="failed", error={"type": "RuntimeError", "message": message, "traceback": ""})
+    print_summary(record, tmp_path / "result.json")
+    squeezed = re.sub(r"[\s│]", "", capsys.readouterr().out)  # the cell wraps the message over lines
+    assert "RuntimeError:[/work/gloo/transport.cc:123]Connectionclosedbypeer" in squeezed

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from harness.bench import bidir, generation, lofit, multiple_choice, overhead, padding, precision, prefix_cost
+from harness.bench import bidir, generation, lofit, multiple_choice, overhead, padding, precision, prefix_cost, ptec, sift
 
 BENCHMARKS = {
     "overhead": overhead.main,
@@ -15,6 +15,8 @@ BENCHMARKS = {
     "precision": precision.main,
     "lofit": lofit.main,
     "prefix_cost": prefix_cost.main,
+    "ptec": ptec.main,
+    "sift": sift.main,
 }
 
 

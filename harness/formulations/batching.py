@@ -5,6 +5,12 @@ transformers' LengthGroupedSampler) shuffles, sorts within mega-batches of `batc
 then shuffles the batches. It is re-implemented here because transformers' sampler yields single
 indices for its Trainer, while Lightning wants a batch sampler with per-epoch seeding and rank
 sharding.
+
+Sharding over several processes (DDP) differs by use. Training deals whole batches round-robin and
+drops the ragged tail, so every rank makes the same number of steps. Evaluation deals examples
+(every ``num_replicas``-th of the length-sorted order, so each rank gets as many long ones as short
+ones) and drops nothing: each example is evaluated on exactly one rank, with no padding repeats
+(unlike torch's DistributedSampler); the formulation module gathers the predictions.
 """
 
 from __future__ import annotations
@@ -42,8 +48,7 @@ class LengthGroupedBatchSampler(torch.utils.data.Sampler[list[int]]):
     def _batches(self) -> list[list[int]]:
         n = len(self.lengths)
         if not self.shuffle:  # evaluation: sorted by length, deterministic
-            order = sorted(range(n), key=lambda i: self.lengths[i], reverse=True)
-            return [order[i : i + self.batch_size] for i in range(0, n, self.batch_size)]
+            return self._eval_batches(sorted(range(n), key=lambda i: self.lengths[i], reverse=True))
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
         order = torch.randperm(n, generator=generator).tolist()
         mega = self.batch_size * MEGA_BATCH_FACTOR
@@ -54,9 +59,20 @@ class LengthGroupedBatchSampler(torch.utils.data.Sampler[list[int]]):
         shuffled = torch.randperm(len(batches), generator=generator).tolist()
         return [batches[i] for i in shuffled]
 
+    def _eval_batches(self, order: list[int]) -> list[list[int]]:
+        """Evaluation batches of this rank's examples: every num_replicas-th of `order`, all kept."""
+        if self.num_replicas > 1:
+            if 0 < len(order) < self.num_replicas:  # a rank without a batch would skip the gathering
+                raise ValueError(
+                    f"an evaluation split of {len(order)} examples cannot be shared by {self.num_replicas} processes:"
+                    " evaluate at least one example per process (or run on fewer devices)"
+                )
+            order = order[self.rank :: self.num_replicas]
+        return [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+
     def __iter__(self) -> Iterator[list[int]]:
         batches = self._batches()
-        if self.num_replicas > 1:
+        if self.shuffle and self.num_replicas > 1:
             # Every rank gets the same number of batches (DDP needs it): drop the ragged tail.
             usable = len(batches) // self.num_replicas * self.num_replicas
             batches = batches[self.rank : usable : self.num_replicas]
@@ -64,6 +80,9 @@ class LengthGroupedBatchSampler(torch.utils.data.Sampler[list[int]]):
         yield from batches[skip:]
 
     def __len__(self) -> int:
+        if not self.shuffle:  # evaluation: this rank's examples, every one
+            examples = len(range(self.rank, len(self.lengths), self.num_replicas))
+            return -(-examples // self.batch_size)
         n_batches = -(-len(self.lengths) // self.batch_size)
         return n_batches // self.num_replicas if self.num_replicas > 1 else n_batches
 
@@ -74,9 +93,8 @@ class RandomBatchSampler(LengthGroupedBatchSampler):
     def _batches(self) -> list[list[int]]:
         n = len(self.lengths)
         if not self.shuffle:
-            order = list(range(n))
-        else:
-            order = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed + self.epoch)).tolist()
+            return self._eval_batches(list(range(n)))
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed + self.epoch)).tolist()
         return [order[i : i + self.batch_size] for i in range(0, n, self.batch_size)]
 
 

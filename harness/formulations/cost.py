@@ -7,6 +7,9 @@ in a multirun sweep every job after the first would inherit its predecessors' pe
 A run that is killed and resumed costs all its attempts: `AttemptLedger` keeps a stage's running
 totals in a JSON file beside its checkpoints, rewritten after every training batch and every
 evaluation, so a killed attempt's spending (to its last batch) is added to the one that resumes it.
+
+Under DDP every rank measures its own work (its own ledger file); `combine_ranks` makes them the
+run's: tokens and examples summed, seconds the slowest rank's, memory the largest process's peak.
 """
 
 from __future__ import annotations
@@ -69,7 +72,11 @@ class ThroughputMeter(L.Callback):
         self.train_tokens = self.eval_tokens = 0
         self.eval_examples = 0
         self.eval_seconds_during_fit = 0.0  # dev evaluations inside fit, to subtract from its wall time
+        self.fit_started: float | None = None  # perf_counter at on_fit_start (after DDP ranks start)
         self._start = 0.0
+
+    def on_fit_start(self, trainer, module) -> None:
+        self.fit_started = time.perf_counter()
 
     def _begin(self, *args, **kwargs) -> None:
         self._start = time.perf_counter()
@@ -132,6 +139,15 @@ class ThroughputMeter(L.Callback):
 
 # A stage's cost counts, summed over attempts (peak memory: the maximum; attempts: how many).
 SUMMED = ("train_seconds", "train_batch_seconds", "eval_seconds", "train_tokens", "eval_tokens", "eval_examples")
+# Over DDP ranks: work is summed; time is the slowest rank's (the others wait for it at each
+# gradient all-reduce and at each evaluation's gathering), so tokens/s is the global throughput.
+WORK = ("train_tokens", "eval_tokens", "eval_examples")
+
+
+def combine_ranks(totals: list[dict[str, Any]]) -> dict[str, Any]:
+    """One stage's totals from every rank (`AttemptLedger.total`, rank order) as the run's: work
+    summed; seconds, peak memory (each process's own) and attempts the largest."""
+    return {key: (sum if key in WORK else max)(rank[key] for rank in totals) for key in totals[0]}
 
 
 class AttemptLedger:

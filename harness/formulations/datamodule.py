@@ -4,6 +4,8 @@ A split is a list of feature dicts (what the formulation's encoder produced for 
 each gets its position in the split as ``index`` so predictions map back to examples. Batches
 are length-grouped for training and sorted by length for evaluation (see `batching`), using a
 per-item length the formulation gives (tokens in the row, or in all of a question's choices).
+Under DDP both are sharded by rank: training by whole batches, evaluation by example (each on
+exactly one rank; `lifecycle.FormulationModule` gathers the predictions before scoring).
 """
 
 from __future__ import annotations
@@ -72,8 +74,8 @@ class ExampleData(L.LightningDataModule):
             self.batch_size if train else self.eval_batch_size,
             shuffle=train,
             seed=self.seed,
-            num_replicas=world if train else 1,
-            rank=rank if train else 0,
+            num_replicas=world,  # training: whole batches per rank; evaluation: each example on one rank
+            rank=rank,
         )
         if train:
             sampler.batches_already_done = self._batches_done_before_resume

@@ -19,6 +19,10 @@ well: a conservative rule that costs one candidate, never a leak.
 
 - ``random``: k examples drawn without replacement by a generator seeded with (run seed, query id,
   query prompt), ranked in draw order;
+- ``fixed``: the same k examples before every query: the first k of one seeded permutation of the
+  train split (run seed), ranked in that order, skipping the query itself (a train query gets the
+  next one instead). Every prompt then shares its instruction and demonstrations, so a batch's
+  prompts share that prefix and its key/value cache can be computed once (`span_generation`);
 - ``bm25``: the k train prompts closest to the query's prompt by BM25 (``bm25s``: lower-cased word
   tokens, English stop words removed), ranked by score, ties by train order;
 - ``embedding``: the k closest by cosine similarity of all-MiniLM-L6-v2 sentence embeddings (mean
@@ -54,9 +58,11 @@ many were shown and dropped is kept per split in `DemonstrationLog` and lands in
 dev's) and in each ``predictions.jsonl`` row (the train ids shown, in prompt order).
 
 **For methods that train with demonstrations** (SIFT): the training items are the prompt above
-plus the query's response, the loss on that response (or every token, ``loss_on: all``). Loss
-masks over the demonstrations' responses, or another response format, belong beside `render`, the
-one place the layout is written, so that the spans they mask are the spans it wrote.
+plus the query's response, the loss on that response (or every token, ``loss_on: all``). A loss
+over every demonstration's response as well (SIFT's MRC) reads which prompt tokens hold them from
+`DemonstratedPrompts.encode_marked`: `render_marked`, the one place the layout is written, returns
+the character span of each response it wrote, and `prompting.prompt_ids_marked` maps them onto the
+prompt's tokens (those whose characters overlap a span).
 """
 
 from __future__ import annotations
@@ -67,7 +73,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from harness.formulations.prompting import PromptFormat, prompt_ids
+from harness.formulations.prompting import PromptFormat, prompt_ids, prompt_ids_marked
 from harness.methods.demonstration_spec import DemonstrationSpec
 from harness.models.spec import ModelSpec
 
@@ -99,7 +105,22 @@ def demonstration_text(example: PromptResponse, fmt: PromptFormat) -> str:
 
 def render(query_prompt: str, shown: Sequence[PromptResponse], fmt: PromptFormat) -> str:
     """The prompt text before instruction and chat template: ``shown`` in prompt order, then the query."""
-    return SEPARATOR.join([*(demonstration_text(d, fmt) for d in shown), query_prompt])
+    return render_marked(query_prompt, shown, fmt)[0]
+
+
+def render_marked(
+    query_prompt: str, shown: Sequence[PromptResponse], fmt: PromptFormat
+) -> tuple[str, list[tuple[int, int]]]:
+    """`render`'s text and, for each demonstration, the characters [start, end) of its response with
+    the response prefix before it (what the query's own response tokens hold): the spans a loss over
+    every demonstration's response (SIFT's MRC) scores."""
+    text, spans = "", []
+    for demonstration in shown:
+        start = len(text) + len(demonstration.prompt)
+        text += demonstration_text(demonstration, fmt)
+        spans.append((start, len(text)))
+        text += SEPARATOR
+    return text + query_prompt, spans
 
 
 def _same_text_key(text: str) -> str:
@@ -124,8 +145,12 @@ class DemonstrationPool:
             self._by_text.setdefault(_same_text_key(example.prompt), set()).add(index)
         self._encode = encode
         self._bm25 = self._embeddings = None
+        self._fixed_order: list[int] = []
         if spec.k > 0 and self.examples:
-            if spec.selection == "bm25":
+            if spec.selection == "fixed":
+                # A str seed is hashed with sha512 by `random`: the same draw in every process and version.
+                self._fixed_order = random.Random(f"{seed}\0fixed").sample(range(len(self.examples)), len(self.examples))
+            elif spec.selection == "bm25":
                 self._bm25 = _BM25([e.prompt for e in self.examples])
             elif spec.selection == "embedding":
                 self._encode = encode or minilm_encoder()
@@ -142,6 +167,8 @@ class DemonstrationPool:
             return [[] for _ in queries]
         if self.spec.selection == "random":
             return [self._random(q) for q in queries]
+        if self.spec.selection == "fixed":
+            return [self._fixed(q) for q in queries]
         if self.spec.selection == "bm25":
             return [self._closest(self._bm25.scores(q.prompt), q) for q in queries]
         similarities = self._query_embeddings(queries) @ self._embeddings.T  # (Q, N) cosine
@@ -153,6 +180,16 @@ class DemonstrationPool:
         rng = random.Random(f"{self.seed}\0{query.id}\0{query.prompt}")
         drawn = rng.sample(range(len(self.examples)), min(self.spec.k + len(excluded), len(self.examples)))
         return [i for i in drawn if i not in excluded][: self.spec.k]
+
+    def _fixed(self, query: PromptResponse) -> list[int]:
+        excluded = self.excluded(query)
+        chosen = []
+        for index in self._fixed_order:
+            if index not in excluded:
+                chosen.append(index)
+                if len(chosen) == self.spec.k:
+                    break
+        return chosen
 
     def _closest(self, scores: np.ndarray, query: PromptResponse) -> list[int]:
         excluded = self.excluded(query)
@@ -295,14 +332,36 @@ class DemonstratedPrompts:
     def encode(self, split: str, queries: Sequence[PromptResponse], budget: int | Sequence[int]) -> list[list[int]]:
         """One prompt's ids per query; ``budget`` (one for all, or one per query) is the most prompt
         tokens that leave room for the query's response."""
+        return [ids for ids, _ in self._encode(split, queries, budget)]
+
+    def encode_marked(
+        self, split: str, queries: Sequence[PromptResponse], budget: int | Sequence[int]
+    ) -> list[tuple[list[int], list[bool]]]:
+        """`encode`'s prompt ids (the same ids, the same choice and fitting, logged alike), each with
+        one flag per token: True where the token holds part of a demonstration's response (its
+        response prefix included, `render_marked`), for a loss over every response (SIFT's MRC)."""
+        marked = []
+        for (ids, shown), query in zip(self._encode(split, queries, budget), queries):
+            text, spans = render_marked(query.prompt, shown, self.fmt)
+            marked_ids, marks = prompt_ids_marked(self.tokenizer, text, self.fmt, spans)
+            if marked_ids != ids:  # one tokenization of one text: a mismatch is a bug, never a silent mask shift
+                raise RuntimeError("demonstrations: marking response tokens changed the prompt's tokenization")
+            marked.append((ids, marks))
+        return marked
+
+    def _encode(
+        self, split: str, queries: Sequence[PromptResponse], budget: int | Sequence[int]
+    ) -> list[tuple[list[int], list[PromptResponse]]]:
+        """Prompt ids per query and the demonstrations shown in them (prompt order)."""
         budgets = [budget] * len(queries) if isinstance(budget, int) else list(budget)
         if self.pool is None:
-            return [prompt_ids(self.tokenizer, q.prompt, self.fmt) for q in queries]
+            return [(prompt_ids(self.tokenizer, q.prompt, self.fmt), []) for q in queries]
         result = []
         for query, ranked, limit in zip(queries, self.pool.choose(queries), budgets):
             ids, kept = self._fit(query, ranked, limit)
-            self.log.add(split, [self.pool.examples[i].id for i in reversed(ranked[:kept])], len(ranked) - kept)
-            result.append(ids)
+            shown = [self.pool.examples[i] for i in reversed(ranked[:kept])]
+            self.log.add(split, [example.id for example in shown], len(ranked) - kept)
+            result.append((ids, shown))
         return result
 
     def _ids(self, query: PromptResponse, ranked: list[int], n: int) -> list[int]:

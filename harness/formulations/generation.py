@@ -15,7 +15,7 @@ every prompt, in training and evaluation alike (`harness.formulations.demonstrat
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from torch import nn
@@ -70,13 +70,31 @@ def causal_lm_loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Te
 
 @torch.no_grad()
 def generate_batch(
-    model: nn.Module, tokenizer, prompts: list[list[int]], max_new_tokens: int, logits_processors=None
-) -> list[list[int]]:
-    """Greedy continuations of token-id prompts, batched with left padding and the KV cache."""
+    model: nn.Module, tokenizer, prompts: list[list[int]], max_new_tokens: int, logits_processors=None,
+    stop_token_ids: Sequence[int] = (), share_prefix: bool = False,
+) -> list[list[int]]:  # fmt: skip
+    """Greedy continuations of token-id prompts, batched with left padding and the KV cache.
+
+    ``stop_token_ids`` end a row as EOS does, but are kept in its output (a newline token whose text
+    before the line break is still answer). ``share_prefix``: the tokens every prompt of the batch
+    begins with (an instruction, fixed demonstrations) are encoded once, as one row, and that key/value
+    cache is repeated for every row; the padding then sits between the shared prefix and each row's
+    rest, masked, with positions counted over real tokens, so each row generates what it would alone.
+    Not where a sliding attention window could reach the padding (it counts cache slots, padded or
+    not): those batches are padded on the left as usual.
+    """
     width = max(len(p) for p in prompts)
     pad = tokenizer.pad_token_id
-    input_ids = torch.tensor([[pad] * (width - len(p)) + list(p) for p in prompts])
-    attention_mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+    share = share_prefix and len(prompts) > 1 and _window_spans(model, width + max_new_tokens)
+    shared = shared_prefix_length(prompts) if share else 0
+    input_ids = torch.tensor([list(p[:shared]) + [pad] * (width - len(p)) + list(p[shared:]) for p in prompts])
+    attention_mask = torch.tensor([[1] * shared + [0] * (width - len(p)) + [1] * (len(p) - shared) for p in prompts])
+    cache = {}
+    if shared:
+        prefix = torch.tensor([list(prompts[0][:shared])], device=model.device)  # (1, P)
+        cache["cache"] = model(input_ids=prefix, use_cache=True).cache
+        cache["cache"].batch_repeat_interleave(len(prompts))  # (B, H, P, D) per layer
+    stops = [tokenizer.eos_token_id, *stop_token_ids] if stop_token_ids else tokenizer.eos_token_id
     output = model.generate(
         input_ids=input_ids.to(model.device),
         attention_mask=attention_mask.to(model.device),
@@ -85,19 +103,44 @@ def generate_batch(
         num_beams=1,
         use_cache=True,
         pad_token_id=pad,
-        eos_token_id=tokenizer.eos_token_id,
+        eos_token_id=stops,
         logits_processor=LogitsProcessorList(logits_processors or []),
         temperature=None,
         top_p=None,
         top_k=None,
+        **cache,
     )
     new = output[:, width:].tolist()
     result = []
+    stop_set = set(stop_token_ids)
     for tokens in new:
         if tokenizer.eos_token_id in tokens:
             tokens = tokens[: tokens.index(tokenizer.eos_token_id)]
+        if stop_set:
+            tokens = next((tokens[: i + 1] for i, t in enumerate(tokens) if t in stop_set), tokens)
         result.append([t for t in tokens if t != pad])
     return result
+
+
+def _window_spans(model: nn.Module, length: int) -> bool:
+    """Whether every layer of the model attends to at least ``length`` cache slots (no sliding window
+    shorter than that: Mistral's, or Qwen2's where it is switched on)."""
+    config = model.config
+    window = getattr(config, "sliding_window", None)
+    if window is None or getattr(config, "use_sliding_window", True) is False:
+        return True
+    return window >= length
+
+
+def shared_prefix_length(prompts: Sequence[Sequence[int]]) -> int:
+    """How many leading tokens all prompts share, leaving each at least its last token to encode
+    (the logits of a row's last prompt token choose its first answer token)."""
+    limit = min(len(p) for p in prompts) - 1
+    first = prompts[0]
+    length = 0
+    while length < limit and all(p[length] == first[length] for p in prompts):
+        length += 1
+    return length
 
 
 class Generator(FormulationModule):

@@ -1,9 +1,9 @@
 """What every formulation shares, written once: the training step with the method's loss term and
-the non-finite-loss guard, collecting predictions during dev/test, scoring once per evaluation,
-best-dev tracking (scores and predictions of the selected evaluation), the dev history (score
-against training examples seen, for learning curves), optimizer parameter groups from the method,
-checkpoints of trainable tensors only, RNG state for exact resume, per-example prediction rows for
-``predictions.jsonl`` and a sampled W&B table.
+the non-finite-loss guard, collecting predictions during dev/test (gathered from every rank under
+DDP), scoring once per evaluation, best-dev tracking (scores and predictions of the selected
+evaluation), the dev history (score against training examples seen, for learning curves), optimizer
+parameter groups from the method, checkpoints of trainable tensors only, RNG state (each rank's) for
+exact resume, per-example prediction rows for ``predictions.jsonl`` and a sampled W&B table.
 
 A formulation module subclasses `FormulationModule` and fills in four small methods:
 
@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from harness.formulations.optim import adamw_with_warmup
+from harness.formulations.trainer import gather_objects
 
 PREDICTION_SAMPLE_SIZE = 100
 
@@ -165,15 +166,19 @@ class FormulationModule(L.LightningModule):
     on_test_epoch_start = on_validation_epoch_start
 
     def _finish(self, split: str) -> None:
-        if not self._predictions:
+        # Under DDP each rank predicted its own share of the split (batching.py): every rank gathers
+        # all of them, so every rank scores the whole split once and selects on dev alike.
+        gathered = {index: value for shard in gather_objects(self._predictions) for index, value in shard.items()}
+        predictions = dict(sorted(gathered.items()))
+        if not predictions:
             return
-        predictions = dict(sorted(self._predictions.items()))
         scores = self.score(split, predictions)
         if self.demonstration_log is not None:
             scores = {**scores, **self.demonstration_log.scores(split, predictions)}
         for name, value in scores.items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):
-                self.log(f"{split}/{name}", float(value), prog_bar=name == self.metric_name)
+                # The same value on every rank: the sync averages equal numbers (and silences Lightning).
+                self.log(f"{split}/{name}", float(value), prog_bar=name == self.metric_name, sync_dist=True)
         self.scores[split] = scores
         self.predictions[split] = predictions
         if split == "dev" and self.trainer.state.fn == "fit":
@@ -235,13 +240,18 @@ class FormulationModule(L.LightningModule):
         trainable = {name for name, p in self.named_parameters() if p.requires_grad}
         checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in trainable}
         checkpoint["harness_rng"] = rng_state()
+        by_rank = gather_objects(checkpoint["harness_rng"])  # every rank saves (only rank 0 writes)
+        if len(by_rank) > 1:  # DDP: each rank resumes its own dropout stream, not rank 0's
+            checkpoint["harness_rng_by_rank"] = by_rank
         checkpoint["harness_best_dev_scores"] = self.best_dev_scores
         checkpoint["harness_selection"] = self.selection_state()
         checkpoint["harness_dev_history"] = self.dev_history
         checkpoint["harness_examples_seen"] = self.examples_seen
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        self._pending_rng = checkpoint.get("harness_rng")
+        by_rank = checkpoint.get("harness_rng_by_rank") or []
+        own = by_rank[self.global_rank] if by_rank and self.global_rank < len(by_rank) else None
+        self._pending_rng = own if own is not None else checkpoint.get("harness_rng")
         self.best_dev_scores = checkpoint.get("harness_best_dev_scores", {})
         self.dev_history = checkpoint.get("harness_dev_history", [])
         self.examples_seen = checkpoint.get("harness_examples_seen", 0)

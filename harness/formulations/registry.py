@@ -29,6 +29,9 @@ def check_combination(task, formulation, method, attention, info) -> None:
             f"formulation={formulation.name}: cannot pose task {task.name!r} (kind {task.kind}); "
             f"it poses {list(formulation.task_kinds)}; the default for {task.kind} is {default_formulation(task.kind)}"
         )
+    check_task = getattr(formulation, "check_task", None)  # optional: what a formulation asks of the task
+    if check_task is not None:
+        check_task(task)
     if formulation.head == "lm" and info.kind != "decoder":
         raise ValueError(f"formulation={formulation.name}: needs a language-model head; model {info.name} is an {info.kind}")
     method.check(info, formulation.name)

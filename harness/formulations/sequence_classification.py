@@ -11,6 +11,11 @@ positives`` counted on train (PTEC, Buchner et al. 2024: rare hate-speech labels
 never be predicted); a label is predicted when its probability reaches the decision threshold,
 0.5 or tuned on dev (``tune_threshold``): the value chosen on a dev evaluation travels with that
 evaluation's checkpoint, so test is always decided with the dev-selected threshold.
+
+A method with no training stage may stand in for the head: its optional ``label_scorer(train_texts,
+train_targets, cache_dir)`` (``knn``) returns a function from texts to (N, L) label scores in
+[0, 1], which take the place of the head's probabilities (decided by the same threshold, or argmax);
+the head is then frozen and unused, and evaluation batches carry each example's text.
 """
 
 from __future__ import annotations
@@ -57,7 +62,7 @@ class SequenceClassification:
         return "last" if model_kind == "decoder" else "first"
 
     def build(self, task, task_data, backbone, method, trainer_cfg, seed: int, cache_dir):
-        return build_sequence_classification(self, task, task_data, backbone, method, trainer_cfg, seed)
+        return build_sequence_classification(self, task, task_data, backbone, method, trainer_cfg, seed, cache_dir)
 
 
 def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, how: str) -> torch.Tensor:
@@ -94,6 +99,7 @@ class SequenceClassifier(FormulationModule):
         weight_decay: float = 0.0,
         warmup_ratio: float = 0.1,
         dropout: float = 0.1,
+        label_scorer=None,
     ) -> None:
         super().__init__(backbone, method, metric_name, examples, None, weight_decay, warmup_ratio)
         self.labels, self.multi_label, self.pooling = list(labels), multi_label, pooling
@@ -102,6 +108,9 @@ class SequenceClassifier(FormulationModule):
         self.metric = metric
         self.register_buffer("pos_weight", pos_weight, persistent=False)
         self.threshold, self.tune_threshold = threshold, tune_threshold and multi_label
+        self.label_scorer = label_scorer  # texts -> (N, L) scores in [0, 1], in place of the head
+        if label_scorer is not None:
+            self.head.requires_grad_(False)
         self.train()
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -120,6 +129,9 @@ class SequenceClassifier(FormulationModule):
         return nn.functional.cross_entropy(logits, targets)
 
     def predict(self, batch: dict[str, Any]) -> list[tuple[int, Any, Any]]:
+        if self.label_scorer is not None:
+            probs = torch.as_tensor(self.label_scorer(list(batch["text"])), dtype=torch.float32)  # (B, L)
+            return [(index, probs[row].tolist(), None) for row, index in enumerate(batch["index"].tolist())]
         logits = self(batch["input_ids"], batch["attention_mask"]).float()
         probs = logits.sigmoid() if self.multi_label else logits.softmax(-1)
         return [(index, probs[row].tolist(), None) for row, index in enumerate(batch["index"].tolist())]
@@ -182,13 +194,16 @@ def label_pos_weight(train, labels: list[str]) -> torch.Tensor:
     return (len(train) - positives) / positives.clamp(min=1)
 
 
-def build_sequence_classification(spec: SequenceClassification, task, task_data, backbone, method, trainer_cfg, seed):
+def build_sequence_classification(
+    spec: SequenceClassification, task, task_data, backbone, method, trainer_cfg, seed, cache_dir=None
+):
     from harness.formulations.batching import pad_batch
     from harness.formulations.datamodule import ExampleData
     from harness.metrics import metric_for
 
     multi_label = bool(getattr(task, "multi_label", False))
     labels = list(task_data.labels)
+    scorer_for = getattr(method, "label_scorer", None)  # a training-free method in place of the head
     label_index = {label: i for i, label in enumerate(labels)}
     splits = {"train": task_data.train, "dev": task_data.dev, "test": task_data.test}
     tokenizer = backbone.tokenizer
@@ -204,8 +219,14 @@ def build_sequence_classification(spec: SequenceClassification, task, task_data,
                     raise ValueError(f"task {task.name}: single-label example {e.id!r} has labels {list(e.labels)}")
                 target = label_index[e.labels[0]]
             items[split].append({"input_ids": list(ids), "targets": target})
+            if scorer_for is not None:
+                items[split][-1]["text"] = e.text
         lengths[split] = [len(item["input_ids"]) for item in items[split]]
     pad_id = tokenizer.pad_token_id
+    label_scorer = None
+    if scorer_for is not None:
+        targets = [[int(label in e.labels) for label in labels] for e in task_data.train]  # (N, L) multi-hot
+        label_scorer = scorer_for([e.text for e in task_data.train], targets, cache_dir)
 
     def collate(examples: list[dict]) -> dict:
         return pad_batch(examples, pad_id)
@@ -227,5 +248,6 @@ def build_sequence_classification(spec: SequenceClassification, task, task_data,
         weight_decay=trainer_cfg.weight_decay,
         warmup_ratio=trainer_cfg.warmup_ratio,
         dropout=trainer_cfg.dropout,
+        label_scorer=label_scorer,
     )
     return module, data

@@ -6,7 +6,10 @@ methods (LoFiT) run `run_stage` once per stage; each stage ends with its dev-sel
 loaded, which is what the next stage's ``apply`` receives.
 
 A stage killed mid-way resumes from its newest checkpoint on the next attempt, and its cost is the
-sum over attempts (`cost.AttemptLedger`). `trainer.min_steps` adds whole epochs when the training
+sum over attempts (`cost.AttemptLedger`, one file per rank). Under DDP the outcome is the run's, not
+one process's: tokens and examples are summed over ranks; seconds are the slowest rank's (the ranks
+wait for each other, so that is the wall time), which makes tokens/s the global throughput; peak
+memory is the largest process's own peak. `trainer.min_steps` adds whole epochs when the training
 split is too small for that many optimizer steps; the epochs and steps taken are in the outcome.
 """
 
@@ -18,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import TrainerConfig
-from harness.formulations.cost import SUMMED, AttemptLedger, PeakMemory, ThroughputMeter
-from harness.formulations.trainer import build_trainer, resume_checkpoint, stopped_early
+from harness.formulations.cost import SUMMED, AttemptLedger, PeakMemory, ThroughputMeter, combine_ranks
+from harness.formulations.trainer import build_trainer, gather_objects, resume_checkpoint, stopped_early
 
 
 @dataclass
@@ -37,6 +40,7 @@ class StageOutcome:
     peak_memory_bytes: int = 0
     peak_memory_kind: str = "rss"
     attempts: int = 1  # more than one: killed and resumed; every figure above sums all attempts
+    world_size: int = 1  # processes (DDP ranks); global batch = batch_size x accumulate_grad_batches x this
     train_examples: int = 0
     epochs: int = 0  # the epoch budget (early stopping may end sooner: see optimizer_steps)
     optimizer_steps: int = 0
@@ -60,12 +64,15 @@ def run_stage(
     train: bool,
     evaluate_test: bool,
 ) -> StageOutcome:
-    ledger = AttemptLedger(stage_dir / "cost.json")
     memory = PeakMemory()
-    started, fit_seconds = time.perf_counter(), None
+    fit_ended = None
 
     def this_attempt() -> dict[str, Any]:
-        fit = fit_seconds if fit_seconds is not None else time.perf_counter() - started  # killed mid-fit: so far
+        # From the fit's start (Lightning's on_fit_start: the ranks started, the process group formed,
+        # as a single process's imports and loading are not counted either) to its end, or to now
+        # when killed mid-fit.
+        end = fit_ended if fit_ended is not None else time.perf_counter()
+        fit = end - meter.fit_started if meter.fit_started is not None else 0.0
         return {
             "train_seconds": fit - meter.eval_seconds_during_fit if train else 0.0,
             "train_batch_seconds": meter.train_seconds, "eval_seconds": meter.eval_seconds,
@@ -75,9 +82,10 @@ def run_stage(
 
     meter = ThroughputMeter(on_progress=lambda: ledger.write(this_attempt()))
     trainer = build_trainer(trainer_cfg, stage_dir, monitor, loggers, [meter])
-    outcome = StageOutcome(name=name, trained=train)
+    rank = trainer.global_rank  # known from the launcher's variables before the ranks start
+    ledger = AttemptLedger(stage_dir / ("cost.json" if rank == 0 else f"cost.rank{rank}.json"))
+    outcome = StageOutcome(name=name, trained=train, world_size=trainer.world_size)
     with memory:
-        started = time.perf_counter()
         if train:
             steps_per_epoch = data.optimizer_steps_per_epoch(trainer.world_size, trainer_cfg.accumulate_grad_batches)
             trainer.fit_loop.max_epochs = outcome.epochs = trainer_cfg.epochs_for(steps_per_epoch)
@@ -87,7 +95,7 @@ def run_stage(
                 print(f"resuming stage {name} from {resume}")
                 outcome.resumed_from = str(resume)
             trainer.fit(module, datamodule=data, ckpt_path=resume)
-            fit_seconds = time.perf_counter() - started
+            fit_ended = time.perf_counter()
             outcome.optimizer_steps, outcome.stopped_early = trainer.global_step, stopped_early(trainer)
             best = stage_dir / "checkpoints" / "best.ckpt"
             if not trainer_cfg.fast_dev_run and best.is_file():
@@ -98,7 +106,7 @@ def run_stage(
             module.best_dev_predictions = module.predictions.get("dev", {})
         if evaluate_test:
             trainer.test(module, datamodule=data, verbose=False)  # once, with the selected weights
-    totals = ledger.total(this_attempt())
+    totals = combine_ranks(gather_objects(ledger.total(this_attempt())))
     ledger.write(this_attempt())
     for key in SUMMED:
         setattr(outcome, key, totals[key])

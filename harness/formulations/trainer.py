@@ -1,15 +1,99 @@
-"""Lightning Trainer and loggers from the trainer and logger configs."""
+"""Lightning Trainer and loggers from the trainer and logger configs, and what a run needs to know
+about its processes when it has several (DDP).
+
+Several processes: `python -m harness` is rank 0; on its first fit (or validate) Lightning's DDP
+strategy starts the other ranks by running the same command line again, with LOCAL_RANK and
+WORLD_SIZE set (SLURM starts them itself, one task each). Every rank runs the whole experiment;
+only rank 0 writes: record, predictions, artefacts, checkpoints (Lightning's rule), loggers. A rank
+other than 0 that fails leaves its error in ``<work_dir>/rank_errors/`` for rank 0's record and ends
+with exit status 0 (a non-zero status makes Lightning kill rank 0 before it records anything).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import subprocess
+import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 import lightning as L
+from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
+from lightning.pytorch.strategies.launchers import _SubprocessScriptLauncher
 
 from harness.config import LoggerConfig, TrainerConfig
+
+RANK_ERRORS = "rank_errors"  # under the run's work dir: one JSON file per failed rank other than 0
+_launchers: list[_SubprocessScriptLauncher] = []  # those that started this process's other ranks
+
+
+def process_rank() -> int:
+    """This process's global rank: Lightning's once a Trainer exists; before, what the launcher's
+    variables say (RANK, LOCAL_RANK, SLURM_PROCID: 0 when none is set)."""
+    return int(getattr(rank_zero_only, "rank", 0) or 0)
+
+
+def is_rank_zero() -> bool:
+    """Whether this process writes the run's files: rank 0 (a single process is rank 0). Before a
+    Trainer exists, the first process of another node also says rank 0, hence NODE_RANK."""
+    node = os.environ.get("NODE_RANK") or os.environ.get("GROUP_RANK") or "0"
+    return process_rank() == 0 and int(node) == 0
+
+
+def gather_objects(value: Any) -> list[Any]:
+    """`value` from every process, in rank order ([value] in a single process). Every rank must
+    call it at the same point (a collective)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return [value]
+    gathered: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, value)
+    return gathered
+
+
+def leave_rank_failure(work_dir: Path, error: dict[str, str]) -> None:
+    """A failed rank other than 0: its error where rank 0 reads it (atomically: never half a file)."""
+    folder = work_dir / RANK_ERRORS
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".rank.", dir=folder)
+    with os.fdopen(fd, "w") as handle:
+        json.dump({"rank": process_rank(), **error}, handle)
+    os.replace(tmp, folder / f"rank{process_rank()}.json")
+
+
+def rank_failures(work_dir: Path, since: float) -> list[dict[str, Any]]:
+    """Errors other ranks left since `since` (a time.time()), by rank; older files are other attempts'."""
+    found = []
+    for path in sorted((work_dir / RANK_ERRORS).glob("rank*.json")):
+        try:
+            if path.stat().st_mtime >= since - 1:
+                found.append(json.loads(path.read_text()))
+        except (OSError, ValueError):
+            continue
+    return sorted(found, key=lambda error: error.get("rank", 0))
+
+
+def stop_other_ranks(timeout_s: float = 10.0) -> None:
+    """Rank 0 after recording a failure: end the ranks it started, which would otherwise wait in a
+    collective for it (for the process group's timeout on NCCL; gloo ends them once rank 0 exits)."""
+    deadline = time.monotonic() + timeout_s
+    for launcher in _launchers:
+        procs = list(launcher.procs)
+        # First out of the list Lightning's child-process observer watches (the same list): seeing a
+        # rank killed, it would SIGKILL this process too, before it exits with the run's status.
+        launcher.procs.clear()
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                with contextlib.suppress(subprocess.TimeoutExpired):  # the record is written already
+                    proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
+    _launchers.clear()
 
 
 def seed_everything(seed: int) -> None:
@@ -21,6 +105,8 @@ def build_loggers(
     cfg: LoggerConfig, work_dir: Path, name: str, group: str, tags: list[str], config: dict[str, Any]
 ) -> list:
     loggers: list = []
+    if not is_rank_zero():  # Lightning's loggers write on rank 0 only, but wandb.init would not wait
+        return loggers
     if cfg.wandb and cfg.wandb_mode != "disabled":
         loggers.append(WandbLogger(experiment=_wandb_run(cfg, work_dir, name, group, tags, config)))
     if cfg.csv:
@@ -71,7 +157,7 @@ def build_trainer(cfg: TrainerConfig, work_dir: Path, monitor: str, loggers: lis
         callbacks.append(EarlyStopping(monitor=monitor, mode="max", patience=cfg.early_stopping_patience))
     if cfg.progress_bar:
         callbacks.append(RichProgressBar())
-    return L.Trainer(
+    trainer = L.Trainer(
         max_epochs=cfg.max_epochs,
         max_steps=cfg.max_steps,
         accumulate_grad_batches=cfg.accumulate_grad_batches,
@@ -94,6 +180,10 @@ def build_trainer(cfg: TrainerConfig, work_dir: Path, monitor: str, loggers: lis
         use_distributed_sampler=False,  # our batch samplers shard by rank themselves
         num_sanity_val_steps=0,
     )
+    launcher = trainer.strategy.launcher
+    if isinstance(launcher, _SubprocessScriptLauncher):  # starts the other ranks if none runs yet
+        _launchers[:] = [*(earlier for earlier in _launchers if earlier.procs), launcher]
+    return trainer
 
 
 def stopped_early(trainer: L.Trainer) -> bool:

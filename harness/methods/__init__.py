@@ -7,7 +7,8 @@ functions such as `harness.methods.trainable.freeze_except`). A method is the da
 - ``name: str`` — the snake_case word used in the YAML file name and in records.
 - ``lr: float`` — its default learning rate (methods differ by orders of magnitude; sweeps tune it).
 - ``formulations: tuple[str, ...]`` — objectives it supports (``token_classification``,
-  ``sequence_classification``, ``generation``, ``multiple_choice``).
+  ``sequence_classification``, ``generation``, ``multiple_choice``, ``span_generation``,
+  ``label_generation``).
 - ``identity_at_init: bool`` — whether the adapted backbone equals the base model before training.
 - ``stages: tuple[str, ...]`` — training stages in order: most have one (``("train",)``), LoFiT two
   (select heads, then train offsets), zero-shot and in-context baselines none (evaluate only).
@@ -28,11 +29,17 @@ Optional, each looked up with ``getattr``:
   the formulation module (``backbone.…``, ``head.…``); None means ``lr`` (PTEC's prompt vs head).
 - ``logits_processors(tokenizer) -> list`` — transformers logits processors that constrain decoding.
 - ``demonstrations -> DemonstrationSpec | None`` — in-context demonstrations for the LM-head
-  formulations (`harness.methods.demonstration_spec`: ``k`` per prompt, ``selection`` random, bm25
-  or embedding), drawn from the run's train split by the same policy for training and evaluation
+  formulations (`harness.methods.demonstration_spec`: ``k`` per prompt, ``selection`` random, bm25,
+  embedding or fixed), drawn from the run's train split by the same policy for training and evaluation
   (`harness.formulations.demonstrations`). Absent or None: no demonstrations, today's prompts.
   ``icl`` provides it and trains nothing; a method that trains with demonstrations in the prompt
   (SIFT) provides the same attribute.
+- ``loss_mode -> str | None`` — which tokens of a demonstrated prompt carry the language-modelling
+  loss under `span_generation`: ``vanilla`` (every token), ``src`` (the query's response; the
+  default) or ``mrc`` (every demonstration's response and the query's). ``sift`` provides it.
+- ``label_scorer(train_texts, train_targets, cache_dir) -> Callable[[list[str]], Tensor]`` — under
+  `sequence_classification`, per-label scores in [0, 1] for texts that replace the head's
+  probabilities (the head is then frozen); the dev-tuned threshold still decides. ``knn`` provides it.
 
 Which layers attend bidirectionally is not a method's business: it is the attention axis
 (`conf/attention/`, `harness.models.attention_spec`), which a preset's YAML may choose.

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SELECTIONS = ("random", "bm25", "embedding")
-"""random: a seeded draw; bm25: lexical similarity to the query (BM25 over the prompt texts);
-embedding: cosine similarity of MiniLM sentence embeddings (mean-pooled) of the prompt texts."""
+SELECTIONS = ("random", "bm25", "embedding", "fixed")
+"""random: a seeded draw per query; bm25: lexical similarity to the query (BM25 over the prompt
+texts); embedding: cosine similarity of MiniLM sentence embeddings (mean-pooled) of the prompt
+texts; fixed: the same seeded draw before every query (prompts share their demonstrations)."""
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,7 @@ class DemonstrationSpec:
     k: int = 4
     """Demonstrations per prompt (0: none, the zero-shot prompt exactly)."""
     selection: str = "random"
-    """How they are chosen: random, bm25 or embedding."""
+    """How they are chosen: random, bm25, embedding or fixed."""
 
     def __post_init__(self) -> None:
         check_demonstrations(self.k, self.selection)

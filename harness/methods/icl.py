@@ -1,8 +1,9 @@
 """In-context learning: the pretrained model as it is, with k solved train examples before each
 prompt (Brown et al. 2020, "Language Models are Few-Shot Learners").
 
-No training stage, like zero-shot: the model is only evaluated, on generation (CLUTRR, MQuAKE) and
-multiple choice (TruthfulQA). The demonstrations are declared through the method contract's
+No training stage, like zero-shot: the model is only evaluated, on generation (CLUTRR, MQuAKE),
+multiple choice (TruthfulQA) and sequence labeling posed as generation (`span_generation`, CoNLL:
+SIFT's in-context baseline, the same prompts with no training). The demonstrations are declared through the method contract's
 optional ``demonstrations`` attribute; the formulations draw, render and fit them to the length
 budget (`harness.formulations.demonstrations`). ``k: 0`` gives zero-shot's prompts exactly.
 """
@@ -30,10 +31,10 @@ class ICL:
     k: int = 4
     """Demonstrations per prompt (sweeps: 0, 1, 2, 4, 8); 0 is the zero-shot prompt."""
     selection: str = "random"
-    """random (seeded draw), bm25 (lexically closest) or embedding (MiniLM cosine, closest)."""
+    """random (seeded draw), bm25 (lexically closest), embedding (MiniLM cosine, closest) or fixed (one draw for all)."""
 
     # A classification head would be untrained noise: only LM-head formulations make sense.
-    formulations = ("generation", "multiple_choice")
+    formulations = ("generation", "multiple_choice", "span_generation")
     identity_at_init = True
     stages = ()  # evaluate only
 

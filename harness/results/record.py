@@ -27,7 +27,9 @@ Status = Literal["completed", "failed"]
 
 @dataclass
 class Cost:
-    """What a run cost. Memory is RSS on CPU, max allocated CUDA memory on GPU."""
+    """What a run cost. Memory is RSS on CPU, max allocated CUDA memory on GPU. With several processes
+    (DDP) these are the run's: tokens and examples over all ranks, seconds the slowest rank's (so
+    tokens/s is global throughput), memory the peak of the largest single process (not a sum)."""
 
     trainable_params: int = 0
     total_params: int = 0

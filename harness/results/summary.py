@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from harness.results.record import RunResult
@@ -38,6 +39,8 @@ def print_summary(record: RunResult, path: Path) -> None:
     for warning in record.warnings:
         table.add_row("[bold yellow]warning[/]", warning)
     if record.error:
-        table.add_row("error", f"{record.error['type']}: {record.error['message'].splitlines()[0] if record.error['message'] else ''}")
+        first_line = record.error["message"].splitlines()[0] if record.error["message"] else ""
+        # escaped: an error message may hold "[/...]" (paths, gloo's messages), which rich reads as markup
+        table.add_row("error", escape(f"{record.error['type']}: {first_line}"))
     table.add_row("record", str(path))
     console.print(table)

@@ -363,7 +363,7 @@ def test_scores_count_demonstrations_per_split_in_the_record(smollm2_tokenizer, 
 
 def test_icl_yaml_declares_demonstrations_and_no_stage():
     method = method_from_yaml(CONF / "method" / "icl.yaml")
-    assert method.stages == () and method.formulations == ("generation", "multiple_choice")
+    assert method.stages == () and method.formulations == ("generation", "multiple_choice", "span_generation")
     assert method.demonstrations == DemonstrationSpec(k=4, selection="random")
     assert ICL(k=8, selection="bm25").demonstrations == DemonstrationSpec(8, "bm25")
     assert getattr(ZeroShot(), "demonstrations", None) is None

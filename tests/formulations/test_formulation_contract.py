@@ -20,6 +20,8 @@ TASK_FOR = {
     "sequence_classification": "hatespeech",
     "generation": "clutrr",
     "multiple_choice": "truthfulqa_mc",
+    "span_generation": "conll2003_ner",
+    "label_generation": "hatespeech",
 }
 FORMULATIONS = sorted(p.stem for p in (CONF / "formulation").glob("*.yaml"))
 TRAIN, EVALUATE = 8, 4
@@ -50,7 +52,7 @@ def test_formulation_contract(tmp_path, data_root, formulation, method, family):
         *overrides, f"task={TASK_FOR[formulation]}", f"formulation={formulation}", f"method={method}",
         "trainer.max_steps=1", "trainer.batch_size=4", "trainer.max_length=96", f"paths.data_dir={data_root}",
     ])  # fmt: skip
-    if formulation == "generation":
+    if formulation in ("generation", "span_generation", "label_generation"):
         cfg.formulation.max_new_tokens = 3
     if method in ("bidir",):
         cfg.attention.group_size = 1  # a 4-bit pattern on the tiny 4-layer models
@@ -62,7 +64,8 @@ def test_formulation_contract(tmp_path, data_root, formulation, method, family):
     trained = result.stages[0]["trained"]
     assert trained == bool(method_from_yaml(CONF / "method" / f"{method}.yaml").stages)  # zero_shot, icl: none
     assert (result.cost.trainable_params > 0) == trained
-    if method == "icl":  # demonstration counts land in each split's metrics, the ids shown in each row
+    demonstrated = method in ("icl", "sift")
+    if demonstrated:  # demonstration counts land in each split's metrics, the ids shown in each row
         for split in ("dev", "test"):
             assert {"demonstrations_shown_mean", "demonstrations_dropped"} <= set(result.metrics[split])
 
@@ -71,7 +74,7 @@ def test_formulation_contract(tmp_path, data_root, formulation, method, family):
     assert [r["split"] for r in rows].count("dev") == EVALUATE
     assert [r["split"] for r in rows].count("test") == EVALUATE
     assert all({"id", "gold", "prediction", "score"} <= set(r) for r in rows)
-    assert all(("demonstrations" in r) == (method == "icl") for r in rows)
+    assert all(("demonstrations" in r) == demonstrated for r in rows)
     assert len({(r["split"], r["id"]) for r in rows}) == len(rows)  # one line per example
     assert result.cost.eval_examples_per_second > 0 and result.cost.eval_seconds_per_example > 0
 

@@ -134,3 +134,44 @@ def test_methods_and_tasks_constrain_decoding_through_the_hook(smollm2_tokenizer
     module.method = SimpleNamespace(lr=0.0)
     module.task = SimpleNamespace(logits_processors=lambda tokenizer: [_Only(eos)])
     assert [p for _, p, _ in module.predict(batch)] == ["", ""]
+
+
+# Shared prefixes: the instruction and fixed demonstrations every prompt of a batch begins with.
+SHARED = list(range(3000, 3013))  # 13 tokens all four prompts begin with
+PREFIXED = [SHARED + p for p in PROMPTS] + [SHARED[:-1]]  # the last one is the shared prefix but one token
+
+
+def test_shared_prefix_length_leaves_every_prompt_a_token():
+    from harness.formulations.generation import shared_prefix_length
+
+    assert shared_prefix_length(PREFIXED[:4]) == 13
+    assert shared_prefix_length(PREFIXED) == 11  # the shortest keeps its last token to encode
+    assert shared_prefix_length([[1, 2, 3], [1, 2, 3]]) == 2
+    assert shared_prefix_length([[5, 2], [1, 2]]) == 0
+
+
+def test_generation_with_a_shared_prefix_cache_equals_one_at_a_time(causal_lm):
+    """The prefix encoded once and its cache repeated per row: each row generates what it does alone
+    (no sharing, no padding), in any batch composition."""
+    alone = _alone(causal_lm, PREFIXED)
+    assert len({tuple(t) for t in alone}) == len(PREFIXED)
+    shapes = []
+    hook = causal_lm.register_forward_pre_hook(lambda _, args, kwargs: shapes.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True)
+    try:
+        assert generate_batch(causal_lm, TOKENIZER, PREFIXED, NEW_TOKENS, share_prefix=True) == alone
+    finally:
+        hook.remove()
+    # the prefix is encoded once, as one row, unless a sliding window (tiny Mistral's 16) could reach the padding
+    window = getattr(causal_lm.config, "sliding_window", None)
+    assert ((1, 11) in shapes) == (window is None), shapes
+    for order in ([3, 2, 1, 0], [4, 1], [0, 2]):
+        batch = [PREFIXED[i] for i in order]
+        assert generate_batch(causal_lm, TOKENIZER, batch, NEW_TOKENS, share_prefix=True) == [alone[i] for i in order]
+
+
+def test_stop_tokens_end_a_row_and_stay_in_its_output(causal_lm):
+    alone = _alone(causal_lm, PROMPTS)
+    stop = alone[2][4]  # the 5th token the third prompt generates
+    outputs = generate_batch(causal_lm, TOKENIZER, PROMPTS, NEW_TOKENS, stop_token_ids=[stop])
+    expected = [t[: t.index(stop) + 1] if stop in t else t for t in alone]
+    assert outputs == expected and len(outputs[2]) <= 5
