@@ -86,9 +86,19 @@ def _records(results: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(results.rglob("result.json"))]
 
 
-def _jobs_in(cluster: SlurmCluster, folder: Path) -> list[dict[str, str]]:
-    """sacct's rows for the jobs that ran in `folder` (the sessions's other tests ran elsewhere)."""
-    return [row for row in cluster.sacct(*SACCT_FIELDS) if row["WorkDir"] == str(folder)]
+SETTLED = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED")
+
+
+def _jobs_in(cluster: SlurmCluster, folder: Path, wait: float = 60) -> list[dict[str, str]]:
+    """sacct's rows for the jobs that ran in `folder` (the sessions's other tests ran elsewhere),
+    once every one has a final state: the launcher returns when it sees the jobs' result files,
+    which can be before the accounting database has recorded their end (COMPLETING, RUNNING)."""
+    deadline = time.monotonic() + wait
+    while True:
+        rows = [row for row in cluster.sacct(*SACCT_FIELDS) if row["WorkDir"] == str(folder)]
+        if all(row["State"].split()[0] in SETTLED for row in rows) or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.5)
 
 
 def test_two_job_sweep_runs_on_slurm_and_the_report_reads_it(slurm_cluster, tmp_path, data_root):
