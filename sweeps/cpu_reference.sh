@@ -13,13 +13,7 @@
 # from its last checkpoint. Results: results/cpu_reference_lr/, results/cpu_reference/.
 #   bash sweeps/cpu_reference.sh
 set -euo pipefail
-root="$(cd "$(dirname "$0")/.." && pwd)"
-cd "$root"
-bash scripts/setup.sh
-if [ -z "${HARNESS_DATA_DIR:-}" ] && [ -d "$root/../shared/data" ]; then
-  export HARNESS_DATA_DIR="$(cd "$root/../shared/data" && pwd)"
-fi
-python=.venv/bin/python
+source "$(dirname "$0")/../scripts/env.sh"  # venv, data root, cwd, $python
 quiet=(trainer.progress_bar=false)
 
 echo "cpu_reference: 23 runs at most (12 search trials, up to 2 edge trials, 9 final runs; those already recorded are skipped);"

@@ -13,13 +13,7 @@
 # Resumable: rerun after an interruption; finished runs are skipped. Report:
 #   python -m harness.report results/lofit_smollm2
 set -euo pipefail
-root="$(cd "$(dirname "$0")/.." && pwd)"
-cd "$root"
-bash scripts/setup.sh
-if [ -z "${HARNESS_DATA_DIR:-}" ] && [ -d "$root/../shared/data" ]; then
-  export HARNESS_DATA_DIR="$(cd "$root/../shared/data" && pwd)"
-fi
-python=.venv/bin/python
+source "$(dirname "$0")/../scripts/env.sh"  # venv, data root, cwd, $python
 quiet=(sweep=lofit_smollm2 trainer.progress_bar=false)
 # ICL's prompts hold 4 demonstrations (random from train, seeded), so its context is longer than the
 # trained methods' (which see the query alone): CLUTRR stories are ~90 tokens each.

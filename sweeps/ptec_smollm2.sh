@@ -22,13 +22,7 @@
 # Resumable: rerun after an interruption; finished runs are skipped. Report:
 #   python -m harness.report results/ptec_smollm2
 set -euo pipefail
-root="$(cd "$(dirname "$0")/.." && pwd)"
-cd "$root"
-bash scripts/setup.sh
-if [ -z "${HARNESS_DATA_DIR:-}" ] && [ -d "$root/../shared/data" ]; then
-  export HARNESS_DATA_DIR="$(cd "$root/../shared/data" && pwd)"
-fi
-python=.venv/bin/python
+source "$(dirname "$0")/../scripts/env.sh"  # venv, data root, cwd, $python
 common=(+experiment=hatespeech_ptec_smollm2 trainer.progress_bar=false)
 
 echo "ptec_smollm2: 18 runs (6 rows x 3 seeds; those already recorded are skipped) and one benchmark;"

@@ -196,6 +196,14 @@ class Generator(FormulationModule):
         }
 
 
+def summed_parse_counts(details: list[dict[str, Any]], count_names) -> dict[str, int]:
+    """A split's parse counts (what a response parser could not use), summed over its responses,
+    and how many responses ``max_new_tokens`` cut (``ended`` false): the formulations that parse
+    generated text (span_generation, label_generation) put these beside their metric."""
+    totals = {name: sum(int(d[name]) for d in details) for name in count_names}
+    return {**totals, "unfinished_responses": sum(not d["ended"] for d in details)}
+
+
 def lm_collate(pad_id: int):
     from harness.formulations.batching import pad_batch
 

@@ -35,7 +35,7 @@ from typing import Any
 
 import torch
 
-from harness.formulations.generation import causal_lm_loss, generate_batch, lm_collate, prompt_collate
+from harness.formulations.generation import causal_lm_loss, generate_batch, lm_collate, prompt_collate, summed_parse_counts
 from harness.formulations.label_list import LabelListIds, ParseCounts, check_labels, parse_label_list
 from harness.formulations.lifecycle import FormulationModule
 from harness.formulations.prompting import LOSS_ON, training_item
@@ -145,11 +145,7 @@ class LabelGenerator(FormulationModule):
             references=[self._vector(self.examples[split][i].labels) for i in indices],
             label_names=self.labels,
         )
-        total = ParseCounts()
-        for i in indices:
-            total.add(ParseCounts(**{name: predictions[i][1][name] for name in ParseCounts().as_dict()}))
-        unfinished = sum(not predictions[i][1]["ended"] for i in indices)
-        return {**scores, **total.as_dict(), "unfinished_responses": unfinished}
+        return {**scores, **summed_parse_counts([predictions[i][1] for i in indices], ParseCounts().as_dict())}
 
     def nothing_predicted(self, scores: dict[str, Any]) -> str | None:
         if scores.get("num_examples") and scores.get("predicted_cardinality") == 0:

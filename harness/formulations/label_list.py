@@ -104,11 +104,6 @@ class ParseCounts:
     repeated_labels: int = 0
     none_responses: int = 0
 
-    def add(self, other: "ParseCounts") -> None:
-        self.unknown_items += other.unknown_items
-        self.repeated_labels += other.repeated_labels
-        self.none_responses += other.none_responses
-
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
 

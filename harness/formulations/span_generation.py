@@ -36,7 +36,7 @@ from typing import Any
 import torch
 
 from harness.formulations.demonstrations import DemonstratedPrompts, PromptResponse
-from harness.formulations.generation import causal_lm_loss, generate_batch, lm_collate
+from harness.formulations.generation import causal_lm_loss, generate_batch, lm_collate, summed_parse_counts
 from harness.formulations.lifecycle import FormulationModule
 from harness.formulations.prompting import PromptFormat, response_ids, training_item, truncate_prompt
 from harness.formulations.span_constraint import SpanConstraint, TokenVocabulary
@@ -171,11 +171,7 @@ class SpanGenerator(FormulationModule):
         scores = self.metric.compute(
             predictions=[predictions[i][0] for i in indices], references=[self._gold(split, i) for i in indices]
         )
-        total = ParseCounts()
-        for i in indices:
-            total.add(ParseCounts(**{name: predictions[i][1][name] for name in ParseCounts().as_dict()}))
-        unfinished = sum(not predictions[i][1]["ended"] for i in indices)
-        return {**scores, **total.as_dict(), "unfinished_responses": unfinished}
+        return {**scores, **summed_parse_counts([predictions[i][1] for i in indices], ParseCounts().as_dict())}
 
     def nothing_predicted(self, scores: dict[str, Any]) -> str | None:
         if scores.get("num_predicted_spans") == 0:

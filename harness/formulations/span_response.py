@@ -63,10 +63,6 @@ class ParseCounts:
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
 
-    def add(self, other: "ParseCounts") -> None:
-        for name, value in other.as_dict().items():
-            setattr(self, name, getattr(self, name) + value)
-
 
 def format_response(words: Sequence[str], tags: Sequence[str], none: str = NONE_RESPONSE) -> str:
     """The response for a sentence's IOB2 tags (spans read as conlleval reads them), in sentence order."""

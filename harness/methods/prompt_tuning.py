@@ -76,7 +76,11 @@ def init_from_text(prompt: nn.Embedding, word_embeddings: nn.Embedding, tokenize
     if not ids:
         raise ValueError(f"method.init_text: {text!r} has no tokens")
     m = prompt.num_embeddings
-    ids = (ids * -(-m // len(ids)))[:m]
+    init_from_ids(prompt, word_embeddings, (ids * -(-m // len(ids)))[:m])
+
+
+def init_from_ids(prompt: nn.Embedding, word_embeddings: nn.Embedding, ids: list[int]) -> None:
+    """P = the word embeddings of m token ids (one per virtual token)."""
     with torch.no_grad():
         rows = word_embeddings(torch.tensor(ids, device=word_embeddings.weight.device))
         prompt.weight.copy_(rows.to(prompt.weight.dtype))

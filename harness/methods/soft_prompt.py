@@ -25,7 +25,8 @@ from peft import PromptTuningConfig, PromptTuningInit
 from torch import nn
 
 from harness.methods.context import MethodContext
-from harness.methods.prompt_learning import VirtualTokenModel, check_virtual_tokens, is_prompt_parameter, wrap
+from harness.methods.prompt_learning import check_virtual_tokens, is_prompt_parameter, wrap
+from harness.methods.prompt_tuning import init_from_ids
 from harness.methods.trainable import freeze_except
 
 INITS = ("label_names", "sample_vocab")
@@ -45,11 +46,7 @@ def apply_soft_prompt(backbone: nn.Module, num_virtual_tokens: int, init: str, c
     model = wrap(backbone, PromptTuningConfig(num_virtual_tokens=num_virtual_tokens, prompt_tuning_init=start))
     if init == "label_names":
         ids = label_name_ids(context.tokenizer, context.labels, num_virtual_tokens)
-        embeddings = backbone.get_input_embeddings()
-        prompt = model.prompt_encoder.embedding
-        with torch.no_grad():
-            rows = embeddings(torch.tensor(ids, device=embeddings.weight.device))
-            prompt.weight.copy_(rows.to(prompt.weight.dtype))
+        init_from_ids(model.prompt_encoder.embedding, backbone.get_input_embeddings(), ids)
     return freeze_except(model, is_prompt_parameter)
 
 
