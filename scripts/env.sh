@@ -8,3 +8,6 @@ if [ -z "${HARNESS_DATA_DIR:-}" ] && [ -d "$root/../shared/data" ]; then
 fi
 cd "$root"
 python="$root/.venv/bin/python"
+# HARNESS_SWEEP_DRY_RUN=FILE: record the harness commands a sweep script would run, without running
+# them (scripts/dry_run_python.sh; tests/test_sweep_scripts.py).
+if [ -n "${HARNESS_SWEEP_DRY_RUN:-}" ]; then python="$root/scripts/dry_run_python.sh"; fi

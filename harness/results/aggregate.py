@@ -105,6 +105,7 @@ class Group:
     peak_memory_bytes: float
     memory_kind: str
     train_seconds: float
+    eval_seconds_per_example: float = math.nan  # test-pass wall time over examples, batched as configured
     variant: str = ""
     comparison: PairedComparison | None = None  # seeds, paired t-test
     example_comparison: ExampleComparison | None = None  # test examples, paired bootstrap
@@ -237,6 +238,9 @@ def make_group(key: tuple, runs: list[RunResult], statistics: Statistics) -> Gro
         peak_memory_bytes=_mean([run.cost.peak_memory_bytes for run in runs]),
         memory_kind=kinds[0] if len(kinds) == 1 else "mixed",
         train_seconds=_mean([run.cost.train_seconds for run in runs]),
+        # 0 in records written before evaluation was timed: unknown, not free
+        eval_seconds_per_example=_mean([c.eval_seconds_per_example for c in (r.cost for r in runs)
+                                        if c.eval_seconds_per_example > 0]),
         not_converged=not_converged(runs),
     )
 

@@ -16,6 +16,7 @@ from harness.results.collect import UnfinishedRun
 from harness.results.head_maps import HEAD_MAP_STEM
 from harness.results.leaderboard import FAILED_HEADERS, board_note, board_slugs, failed_table, leaderboard_table
 from harness.results.plots import COST_AXES, LEARNING_CURVES_STEM
+from harness.results.published import PUBLISHED_HEADERS, PUBLISHED_NOTE, published_for, published_rows
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; padding: 0 1em; }
@@ -24,6 +25,7 @@ th, td { border-bottom: 1px solid #ddd; padding: 0.3em 0.6em; text-align: left; 
 th { background: #f4f4f4; }
 tr.best td { background: #fff6d5; }
 tr.reference td { font-style: italic; }
+tr.published td { color: #555; }
 p.note, p.meta { color: #555; font-size: 0.85em; }
 .plots { display: flex; flex-wrap: wrap; gap: 1em; }
 .plots img { width: 380px; border: 1px solid #eee; }
@@ -65,6 +67,11 @@ def render_page(
         parts.append(f"<h2>{html.escape(board.title)}</h2>")
         parts.append(_table(headers, rows, classes))
         parts.append(f'<p class="note">{html.escape(board_note(board, statistics))}</p>')
+        published = published_for(board.task, board.metric)
+        if published:
+            cells = [[html.escape(cell) for cell in row] for row in published_rows(published)]
+            parts.append(_table(PUBLISHED_HEADERS, cells, ["published"] * len(cells)))
+            parts.append(f'<p class="note">{html.escape(PUBLISHED_NOTE)}</p>')
         plots = [out / slugs[id(board)] / f"pareto_{axis.name}.svg" for axis in COST_AXES]
         images = [_svg_image(p, p.stem) for p in plots if p.exists()]
         curves = out / slugs[id(board)] / f"{LEARNING_CURVES_STEM}.svg"

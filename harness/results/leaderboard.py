@@ -15,6 +15,7 @@ from pathlib import Path
 from harness.results.aggregate import Group, Leaderboard, Statistics
 from harness.results.collect import UnfinishedRun
 from harness.results.learning_curves import convergence_mark, convergence_note
+from harness.results.published import PUBLISHED_HEADERS, PUBLISHED_NOTE, published_for, published_rows
 
 
 def _plain(text: str) -> str:
@@ -52,6 +53,13 @@ def fmt_seconds(value: float) -> str:
     if value >= 3600:
         return f"{value / 3600:.1f} h"
     return f"{value / 60:.1f} min" if value >= 60 else f"{value:.1f} s"
+
+
+def fmt_latency(seconds: float) -> str:
+    """Per-example evaluation time: 4.2 ms, 1.30 s."""
+    if math.isnan(seconds):
+        return ""
+    return f"{seconds:.2f} s" if seconds >= 1 else f"{seconds * 1000:.1f} ms"
 
 
 def slug(text: str) -> str:
@@ -127,7 +135,7 @@ def leaderboard_table(
     if board.reference is not None:
         headers += [f"Δ vs {board.reference} (seeds)", "p (seeds, t-test)", "p (examples, paired bootstrap)",
                     "ε_min (ASO, seeds)"]
-    headers += ["trainable params", memory_header, "train time"]
+    headers += ["trainable params", memory_header, "train time", "eval time / example"]
     rows = []
     for g in board.groups:
         test = escape(fmt_score(g.test.mean)) + (pm + escape(fmt_score(g.test.std)) if g.test.n > 1 else "")
@@ -141,7 +149,8 @@ def leaderboard_table(
         if board.reference is not None:
             row += [escape(cell(g)) for cell in (comparison_cell, seed_test_cell, example_test_cell,
                                                  stochastic_order_cell)]
-        row += [escape(fmt_count(g.trainable_params)), escape(memory), escape(fmt_seconds(g.train_seconds))]
+        row += [escape(fmt_count(g.trainable_params)), escape(memory), escape(fmt_seconds(g.train_seconds)),
+                escape(fmt_latency(g.eval_seconds_per_example))]
         rows.append(row)
     return headers, rows
 
@@ -162,7 +171,9 @@ def statistics_note(statistics: Statistics, reference: str | None) -> str:
         f"test = mean ± sample std (ddof=1) over seeds; {statistics.confidence:.0%} CI = percentile bootstrap of "
         f"the mean over seeds ({statistics.resamples:,} resamples, RNG seed {statistics.rng_seed}; "
         f"blank for one seed); a method's variants (configs differing in more than the seed) are chosen "
-        f"between on dev mean only (selected on dev); ★ = best test mean among the selected variants."
+        f"between on dev mean only (selected on dev); ★ = best test mean among the selected variants; eval time / example = a run's evaluation wall "
+        f"time over the examples it scored, batched as its config says (mean over seeds; blank where a record "
+        f"did not time it)."
     )
     if reference is not None:
         note += (
@@ -204,7 +215,12 @@ def markdown_grid(headers: list[str], rows: list[list[str]]) -> str:
 def leaderboard_markdown(board: Leaderboard, statistics: Statistics) -> str:
     headers, rows = leaderboard_table(board, escape=_md_escape, bold=lambda s: f"**{s}**")
     title = f"## {board.title}\n\n"
-    return title + markdown_grid(headers, rows) + "\n\n" + board_note(board, statistics) + "\n"
+    text = title + markdown_grid(headers, rows) + "\n\n" + board_note(board, statistics) + "\n"
+    published = published_for(board.task, board.metric)
+    if published:
+        cells = [[_md_escape(cell) for cell in row] for row in published_rows(published)]
+        text += "\n" + markdown_grid(PUBLISHED_HEADERS, cells) + "\n\n" + PUBLISHED_NOTE + "\n"
+    return text
 
 
 def failed_markdown(runs: list[UnfinishedRun]) -> str:
@@ -222,6 +238,7 @@ CSV_FIELDS = [
     "reference", "is_reference", "reference_model", "n_pairs", "delta_seeds", "t_seeds_ttest", "p_seeds_ttest",
     "n_examples", "delta_examples", "p_examples_bootstrap", "examples_note", "aso_epsilon_min", "aso_note",
     "trainable_params", "peak_memory_bytes", "peak_memory_kind", "train_seconds",
+    "eval_seconds_per_example",
 ]
 
 
@@ -247,6 +264,7 @@ def leaderboard_csv(leaderboards: list[Leaderboard]) -> str:
                 **example_fields(g),
                 "trainable_params": g.trainable_params, "peak_memory_bytes": g.peak_memory_bytes,
                 "peak_memory_kind": g.memory_kind, "train_seconds": g.train_seconds,
+                "eval_seconds_per_example": g.eval_seconds_per_example,
             })
     return buffer.getvalue()
 
@@ -289,7 +307,7 @@ def leaderboard_latex(board: Leaderboard, statistics: Statistics) -> str:
     headers, rows = leaderboard_table(
         board, escape=latex_escape, pm=r" $\pm$ ", star=r"$\star$", bold=lambda s: rf"\textbf{{{s}}}"
     )
-    numeric = {"n", "trainable params", "train time"}
+    numeric = {"n", "trainable params", "train time", "eval time / example"}
     align = "".join("r" if h in numeric or h.startswith(("dev ", "test ", "peak")) else "l" for h in headers)
     lines = [
         "% Generated by harness.report; needs \\usepackage{booktabs}.",

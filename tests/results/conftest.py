@@ -62,7 +62,8 @@ def write_record():
 def results_dir(tmp_path: Path) -> Path:
     """Three seeds of lora and ia3 on one task, one failed lora run, one folder with no record."""
     root = tmp_path / "results"
-    lora_cost = Cost(trainable_params=4_194_304, peak_memory_bytes=3 * 2**30, train_seconds=600.0)
+    lora_cost = Cost(trainable_params=4_194_304, peak_memory_bytes=3 * 2**30, train_seconds=600.0,
+                     eval_seconds_per_example=0.0042)
     ia3_cost = Cost(trainable_params=12_288, peak_memory_bytes=2 * 2**30, train_seconds=400.0)
     for seed in (1, 2, 3):
         write_to(root, build_record("lora", seed, LORA_TEST[seed], LORA_DEV[seed], cost=lora_cost))

@@ -56,7 +56,9 @@ def test_markdown_and_latex_show_the_best_entry_and_the_test(report):
     assert "| +0.0300 (3 pairs) | 0.035 | no predictions |" in best_row
     assert "p (seeds, t-test)" in markdown and "p (examples, paired bootstrap)" in markdown
     assert "ε_min (ASO, seeds)" in markdown and "Koehn 2004" in markdown and "Dror et al. 2019" in markdown
-    assert "4.19M" in best_row and "3.00 GiB" in best_row and "10.0 min" in best_row
+    assert "4.19M" in best_row and "3.00 GiB" in best_row and "10.0 min" in best_row and "| 4.2 ms |" in best_row
+    ia3_row = next(line for line in markdown.splitlines() if "| ia3 |" in line)
+    assert ia3_row.endswith("| 6.7 min |  |")  # its records did not time evaluation: blank, not 0
     assert "reference" in next(line for line in markdown.splitlines() if "| ia3 |" in line)
     latex = (report / "conll2003" / "leaderboard.tex").read_text()
     assert r"\textbf{0.8400 $\pm$ 0.0400}" in latex and r"\toprule" in latex and r"$\star$" in latex
