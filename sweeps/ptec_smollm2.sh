@@ -35,5 +35,5 @@ echo "ptec_smollm2: baselines ($(date -u +%H:%M) UTC)"
 $python -m harness -m "${common[@]}" method=linear_probe method.lr=5e-3 seed=1,2,3
 $python -m harness -m "${common[@]}" method=lora,knn seed=1,2,3
 echo "ptec_smollm2: inference cost ($(date -u +%H:%M) UTC)"
-$python -m harness.bench ptec --out results/bench/ptec.md
+$python -m harness.bench ptec --trained results/ptec_smollm2 --out results/bench/ptec.md
 echo "ptec_smollm2: done ($(date -u +%H:%M) UTC); report: $python -m harness.report results/ptec_smollm2"

@@ -15,14 +15,19 @@ batches of ``--batch-size``, sorted by length as evaluation sorts them. Sides al
 each round (the order rotates), ``--rounds`` rounds after one untimed warm-up batch per side; the
 figures are medians over rounds. Target: PTEC's latency at most 0.2x PT + trie's.
 
-The prompts and the head are untrained (this measures cost, not quality), so how many tokens the
-generating sides write is what an untrained prompt writes: the report gives the generated tokens
-per example beside the gold label lists' length (what a trained model would write).
+How many tokens the generating sides write decides their cost, and an untrained prompt writes
+whatever it writes (often the whole token budget). So with ``--trained RESULTS_DIR`` (what
+sweeps/ptec_smollm2.sh passes) each side loads the trained soft prompt (and PTEC its head) of its
+completed run in that folder (seed ``--trained-seed``, the same m), from the run's best checkpoint
+under ``--work-dir``: the generating sides then write what the trained models write in the
+sweep's test pass. Without it the prompts and head are untrained, and the report gives the generated
+tokens per example beside the gold label lists' length (what a trained model would write).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 from pathlib import Path
@@ -47,6 +52,32 @@ def _adapted(model_name: str, method, labels: list[str], formulation: str, with_
     return backbone
 
 
+def trained_run(results_dir: Path, work_dir: Path, method: str, m: int, seed: int) -> tuple[str, Path]:
+    """The run id and best checkpoint of the completed `method` run with m virtual tokens and this seed."""
+    for path in sorted(results_dir.rglob("result.json")):
+        record = json.loads(path.read_text())
+        config = record.get("config", {}).get("method", {})
+        if (record.get("status"), record.get("method"), record.get("seed"), config.get("num_virtual_tokens")) == (
+            "completed", method, seed, m,
+        ):
+            found = sorted((work_dir / record["sweep"] / record["run_id"]).glob("*/checkpoints/best.ckpt"))
+            if not found:
+                raise SystemExit(f"--trained: run {record['run_id']} ({path}) has no best checkpoint under "
+                                 f"{work_dir / record['sweep'] / record['run_id']}")
+            return record["run_id"], found[-1]
+    raise SystemExit(f"--trained: no completed {method} run with seed {seed} and num_virtual_tokens {m} under {results_dir}")
+
+
+def load_trained(module, checkpoint: Path) -> None:
+    """Put a run's trained parameters (all a checkpoint holds) into the freshly built module."""
+    trained = torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"]
+    own = module.state_dict()
+    wrong = [k for k, v in trained.items() if k not in own or own[k].shape != v.shape]
+    if wrong:
+        raise SystemExit(f"--trained: {checkpoint} holds parameters this side does not have: {wrong[:3]}")
+    module.load_state_dict(trained, strict=False)
+
+
 def _on(batch: dict, device) -> dict:
     return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
@@ -55,6 +86,16 @@ def _batches(data, size: int, limit: int | None = None) -> list[dict]:
     data.eval_batch_size = size
     batches = list(data.test_dataloader())
     return batches[:limit] if limit is not None else batches
+
+
+def trained_note(trained_from: dict[str, str], args: argparse.Namespace, gold_tokens: float) -> str:
+    if not trained_from:
+        return (f"Prompts and head are untrained (cost, not quality): a trained PT writes about the gold label "
+                f"lists' {gold_tokens:.1f} tokens per example (and EOS); the generating sides above wrote what the "
+                "untrained prompt made them write.")
+    runs = ", ".join(f"{side} {run_id}" for side, run_id in trained_from.items())
+    return (f"Trained prompts and head: each side's seed-{args.trained_seed} run in {args.trained} (run ids: {runs}), "
+            f"best checkpoints; the gold label lists hold {gold_tokens:.1f} tokens per example (EOS not counted).")
 
 
 def main(argv: list[str]) -> int:
@@ -70,6 +111,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--max-new-tokens", type=int, default=32, help="label_generation's budget")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--data-dir", default=os.environ.get("HARNESS_DATA_DIR"))
+    parser.add_argument("--trained", type=Path, default=None, metavar="RESULTS_DIR",
+                        help="load each side's trained prompt (and head) from its completed run here")
+    parser.add_argument("--trained-seed", type=int, default=1, help="which seed's runs --trained loads")
+    parser.add_argument("--work-dir", type=Path, default=Path("outputs"), help="where the runs' checkpoints are")
     parser.add_argument("--out", default=None, help="also write the report to this file")
     args = parser.parse_args(argv)
 
@@ -87,9 +132,18 @@ def main(argv: list[str]) -> int:
     generator = _adapted(args.model, trie_method, labels, "label_generation", with_lm_head=True)
     spec = LabelGeneration(max_new_tokens=args.max_new_tokens)
     trie_module, gen_data = spec.build(task, task_data, generator, trie_method, trainer_cfg, 0, None)
-    free_method = method_from_conf("pt", num_virtual_tokens=args.virtual_tokens)  # the same model, no processors
-    free_module, _ = spec.build(task, task_data, generator, free_method, trainer_cfg, 0, None)
+    free_method = method_from_conf("pt", num_virtual_tokens=args.virtual_tokens)
+    # Untrained, both generating sides share one model (only the logits processors differ); trained,
+    # each has its own prompt.
+    free_generator = _adapted(args.model, free_method, labels, "label_generation", True) if args.trained else generator
+    free_module, _ = spec.build(task, task_data, free_generator, free_method, trainer_cfg, 0, None)
     modules = {"PTEC": ptec_module, "PT": free_module, "PT + trie": trie_module}
+    trained_from = {}
+    if args.trained is not None:
+        for side, method in (("PTEC", "ptec"), ("PT", "pt"), ("PT + trie", "pt_trie")):
+            run_id, checkpoint = trained_run(args.trained, args.work_dir, method, args.virtual_tokens, args.trained_seed)
+            load_trained(modules[side], checkpoint)
+            trained_from[side] = run_id
     for module in modules.values():
         module.eval().to(device)
     data = {"PTEC": ptec_data, "PT": gen_data, "PT + trie": gen_data}
@@ -151,9 +205,7 @@ def main(argv: list[str]) -> int:
         "",
         f"**PTEC latency / PT + trie latency = {ratio:.2f}x** (target <= {TARGET}x: {'met' if ratio <= TARGET else 'NOT met'})",
         "",
-        f"Prompts and head are untrained (cost, not quality): a trained PT writes about the gold label lists' "
-        f"{gold_tokens:.1f} tokens per example (and EOS); the generating sides above wrote what the "
-        "untrained prompt made them write.",
+        trained_note(trained_from, args, gold_tokens),
         "",
     ]  # fmt: skip
     write_report("ptec", "\n".join(lines), args.out)

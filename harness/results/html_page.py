@@ -16,7 +16,7 @@ from harness.results.collect import UnfinishedRun
 from harness.results.head_maps import HEAD_MAP_STEM
 from harness.results.leaderboard import FAILED_HEADERS, board_note, board_slugs, failed_table, leaderboard_table
 from harness.results.plots import COST_AXES, LEARNING_CURVES_STEM
-from harness.results.published import PUBLISHED_HEADERS, PUBLISHED_NOTE, published_for, published_rows
+from harness.results.published import PUBLISHED_HEADERS, PUBLISHED_NOTE, published_beside, published_rows
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; padding: 0 1em; }
@@ -67,7 +67,7 @@ def render_page(
         parts.append(f"<h2>{html.escape(board.title)}</h2>")
         parts.append(_table(headers, rows, classes))
         parts.append(f'<p class="note">{html.escape(board_note(board, statistics))}</p>')
-        published = published_for(board.task, board.metric)
+        published = published_beside(board)
         if published:
             cells = [[html.escape(cell) for cell in row] for row in published_rows(published)]
             parts.append(_table(PUBLISHED_HEADERS, cells, ["published"] * len(cells)))

@@ -15,7 +15,7 @@ from pathlib import Path
 from harness.results.aggregate import Group, Leaderboard, Statistics
 from harness.results.collect import UnfinishedRun
 from harness.results.learning_curves import convergence_mark, convergence_note
-from harness.results.published import PUBLISHED_HEADERS, PUBLISHED_NOTE, published_for, published_rows
+from harness.results.published import PUBLISHED_HEADERS, PUBLISHED_NOTE, published_beside, published_rows
 
 
 def _plain(text: str) -> str:
@@ -216,7 +216,7 @@ def leaderboard_markdown(board: Leaderboard, statistics: Statistics) -> str:
     headers, rows = leaderboard_table(board, escape=_md_escape, bold=lambda s: f"**{s}**")
     title = f"## {board.title}\n\n"
     text = title + markdown_grid(headers, rows) + "\n\n" + board_note(board, statistics) + "\n"
-    published = published_for(board.task, board.metric)
+    published = published_beside(board)
     if published:
         cells = [[_md_escape(cell) for cell in row] for row in published_rows(published)]
         text += "\n" + markdown_grid(PUBLISHED_HEADERS, cells) + "\n\n" + PUBLISHED_NOTE + "\n"

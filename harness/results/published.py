@@ -15,6 +15,12 @@ keeps.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from harness.results.collect import STRICT_RECORDED, span_definition
+
+if TYPE_CHECKING:
+    from harness.results.aggregate import Leaderboard
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,14 @@ PUBLISHED_NOTE = ("Published figures, for context only: other models, budgets an
 def published_for(task: str, metric: str, figures: tuple[PublishedFigure, ...] = PUBLISHED) -> list[PublishedFigure]:
     """The figures to print under the leaderboard of ``task`` and ``metric``, best first."""
     return sorted((f for f in figures if f.task == task and f.metric == metric), key=lambda f: -f.score)
+
+
+def published_beside(board: Leaderboard) -> list[PublishedFigure]:
+    """The figures for this board; none beside a board of strict IOB2 span F1 (records made before the
+    conlleval definition), whose scores follow another definition than the papers'."""
+    if any(span_definition(run) == STRICT_RECORDED for group in board.groups for run in group.runs):
+        return []
+    return published_for(board.task, board.metric)
 
 
 def published_rows(figures: list[PublishedFigure]) -> list[list[str]]:

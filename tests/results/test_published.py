@@ -45,3 +45,12 @@ def test_report_prints_them_beside_the_board_and_keeps_them_out_of_its_rows(tmp_
     rows = list(csv.DictReader((report / "conll2003_ner" / "leaderboard.csv").open()))
     assert [row["method"] for row in rows] == ["ls_llama"]  # measured rows only
     assert "0.9369" in (report / "report.html").read_text()
+
+
+def test_no_published_figures_beside_a_board_of_strict_span_f1(tmp_path, make_record, write_record):
+    """Records made before the conlleval definition (strict IOB2 under span_f1) get a board of their own;
+    the papers' conlleval figures are not printed beside it."""
+    write_record(tmp_path, make_record("ls_llama", 1, 0.6, 0.5, task="conll2003_ner", strict_only=True))
+    assert main([str(tmp_path), "--resamples", "200", "--no-plots"]) == 0
+    (board,) = (tmp_path / "report").glob("conll2003_ner*/leaderboard.md")
+    assert "strict IOB2" in board.read_text() and "Mistral-7B" not in board.read_text()
