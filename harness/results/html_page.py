@@ -17,6 +17,7 @@ from harness.results.head_maps import HEAD_MAP_STEM
 from harness.results.leaderboard import FAILED_HEADERS, board_note, board_slugs, failed_table, leaderboard_table
 from harness.results.plots import COST_AXES, LEARNING_CURVES_STEM
 from harness.results.published import PUBLISHED_HEADERS, PUBLISHED_NOTE, published_beside, published_rows
+from harness.results.setting_curves import SETTING_CURVES_STEM
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; padding: 0 1em; }
@@ -77,6 +78,9 @@ def render_page(
         curves = out / slugs[id(board)] / f"{LEARNING_CURVES_STEM}.svg"
         if curves.exists():  # wider: its legend sits beside the axes
             images.append(_svg_image(curves, curves.stem, css="wide"))
+        settings = out / slugs[id(board)] / f"{SETTING_CURVES_STEM}.svg"
+        if settings.exists():  # score against a swept setting (a context study, a learning-rate search)
+            images.append(_svg_image(settings, settings.stem, css="wide"))
         heads = out / slugs[id(board)] / f"{HEAD_MAP_STEM}.svg"
         if heads.exists():  # LoFiT's selected heads, one map per row
             images.append(_svg_image(heads, heads.stem, css="wide"))

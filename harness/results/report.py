@@ -6,8 +6,9 @@ from result records.
     python -m harness.report results/my_sweep --watch 60 --expected 48   # follow a running sweep
 
 Writes <out>/leaderboard.{md,csv}, <out>/failed_runs.{md,csv}, <out>/report.html, and per task
-<out>/<task>/leaderboard.{md,csv,tex}, <out>/<task>/pareto_{trainable_params,peak_memory,train_time}.{png,svg}
-and, where records keep dev histories, <out>/<task>/learning_curves.{png,svg}.
+<out>/<task>/leaderboard.{md,csv,tex}, <out>/<task>/pareto_{trainable_params,peak_memory,train_time}.{png,svg},
+where records keep dev histories <out>/<task>/learning_curves.{png,svg}, and where a method's
+variants sweep one numeric setting (k, a learning rate) <out>/<task>/setting_curves.{png,svg}.
 With --watch it prints a progress line every SECONDS until --expected jobs have finished (one line
 without --expected), then writes the report.
 """
@@ -28,6 +29,7 @@ from harness.results.html_page import write_page
 from harness.results.leaderboard import board_slugs, write_tables
 from harness.results.plots import write_learning_curve_plot, write_pareto_plots
 from harness.results.progress import progress, progress_line
+from harness.results.setting_curves import write_setting_curves_plot
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -83,6 +85,7 @@ def write_report(results_dir: Path, out: Path, reference: str | None, statistics
         for board in leaderboards:
             written += write_pareto_plots(board, out / slugs[id(board)])
             written += write_learning_curve_plot(board, out / slugs[id(board)])
+            written += write_setting_curves_plot(board, out / slugs[id(board)])
             written += write_head_map_plot(board, out / slugs[id(board)], head_files)
     line = progress_line(progress(collection, expected))
     # The folder as given, not resolved: a committed page names no machine's paths.
