@@ -70,7 +70,7 @@ def trained_run(results_dir: Path, work_dir: Path, method: str, m: int, seed: in
 
 def load_trained(module, checkpoint: Path) -> None:
     """Put a run's trained parameters (all a checkpoint holds) into the freshly built module."""
-    trained = torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"]
+    trained = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
     own = module.state_dict()
     wrong = [k for k, v in trained.items() if k not in own or own[k].shape != v.shape]
     if wrong:

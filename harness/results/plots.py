@@ -138,7 +138,7 @@ def learning_curve_figure(board: Leaderboard) -> Figure | None:
     return figure
 
 
-REPRODUCIBLE_SVG = {"svg.hashsalt": "harness-report", "svg.fonttype": "path"}  # fixed ids, text as paths
+REPRODUCIBLE_SVG = {"svg.hashsalt": "harness-report", "svg.fonttype": "none"}  # fixed ids; text as text (a tenth the size of paths)
 
 
 def save_figure(figure: Figure, folder: Path, stem: str) -> list[Path]:
