@@ -22,7 +22,7 @@ from typing import Any
 
 import lightning as L
 from lightning.fabric.utilities.rank_zero import rank_zero_only
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
 from lightning.pytorch.strategies.launchers import _SubprocessScriptLauncher
 
@@ -129,6 +129,25 @@ def _wandb_run(cfg: LoggerConfig, work_dir: Path, name: str, group: str, tags: l
     )  # fmt: skip
 
 
+class ValidateAtTrainingEnd(Callback):
+    """Score dev after the last training batch, where the evaluation schedule would not.
+
+    With a fractional `val_check_interval` Lightning validates every int(N x interval) batches of an
+    N-batch epoch and not at the epoch's end (0.34 of 878 batches: after 298 and 596, never after
+    878), and a `max_steps` budget can end training between two evaluations. Without this the last
+    stretch of training would never reach the dev score, the best checkpoint or test. Setting
+    `should_stop` on the final batch is how Lightning lets a callback ask for a validation before
+    stopping (`_should_check_val_fx`); training ends there anyway, and when the schedule already
+    validates at that batch it runs once."""
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        last_epoch = trainer.max_epochs is not None and 0 < trainer.max_epochs <= trainer.current_epoch + 1
+        end_of_epochs = last_epoch and batch_idx + 1 >= trainer.num_training_batches
+        end_of_steps = trainer.max_steps > 0 and trainer.global_step >= trainer.max_steps
+        if end_of_epochs or end_of_steps:
+            trainer.should_stop = True
+
+
 def build_trainer(cfg: TrainerConfig, work_dir: Path, monitor: str, loggers: list, callbacks: list) -> L.Trainer:
     """A Trainer that keeps the best dev checkpoint (for test) and the last one (for resume)."""
     checkpoint = ModelCheckpoint(
@@ -140,7 +159,7 @@ def build_trainer(cfg: TrainerConfig, work_dir: Path, monitor: str, loggers: lis
         save_last=True,
         enable_version_counter=False,
     )
-    callbacks = [checkpoint, *callbacks]
+    callbacks = [checkpoint, ValidateAtTrainingEnd(), *callbacks]
     if cfg.checkpoint_every_n_steps:
         # For resuming long epochs: a rolling mid-epoch checkpoint beside the epoch-end ones.
         callbacks.append(

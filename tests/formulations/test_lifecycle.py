@@ -26,6 +26,25 @@ def test_dev_history_counts_training_examples_seen(tmp_path, data_root):
     assert all(0.0 <= entry["span_f1"] <= 1.0 for entry in history)
 
 
+def test_dev_is_scored_at_the_end_of_training_whatever_the_schedule(tmp_path, data_root):
+    # 80 training sentences in batches of 8 = 10 batches; Lightning validates every int(10 x 0.34) = 3
+    # batches (3, 6, 9) and not at the epoch's end: the end of training is scored too (10), once.
+    cfg = compose_config([
+        *quick_overrides(tmp_path, train=80, evaluate=16), "trainer.max_epochs=1", "trainer.val_check_interval=0.34",
+    ])  # fmt: skip
+    (stage,) = run(cfg).stages
+    assert [entry["step"] for entry in stage["dev_history"]] == [3, 6, 9, 10]
+
+
+def test_a_step_budget_ending_between_evaluations_is_scored_at_its_end(tmp_path, data_root):
+    cfg = compose_config([
+        *quick_overrides(tmp_path, train=80, evaluate=16), "trainer.max_epochs=1", "trainer.val_check_interval=0.34",
+        "trainer.max_steps=5",
+    ])  # fmt: skip
+    (stage,) = run(cfg).stages
+    assert [entry["step"] for entry in stage["dev_history"]] == [3, 5] and stage["optimizer_steps"] == 5
+
+
 def test_the_count_travels_with_the_checkpoint():
     module = FormulationModule(nn.Linear(2, 2), SimpleNamespace(lr=0.1), "span_f1")
     module.examples_seen = 40
