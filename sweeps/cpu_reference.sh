@@ -6,9 +6,9 @@
 #      training subset, 1 epoch, the first 1,000 dev sentences (test never read);
 #   2. the rate selected on dev (the report's own selection), full training set, 3 seeds, trained
 #      until dev stops improving (conf/experiment/ner_reference.yaml: at most 1 epoch for SmolLM2,
-#      2 for MiniLM, dev three times an epoch, early stopping after 2 evaluations without gain).
+#      4 for MiniLM, dev three times an epoch, early stopping after 2 evaluations without gain).
 # Expected wall time on this project's 2-core CPU machine (bf16 autocast; results/bench/precision.md):
-# about 4 hours: learning-rate search ~35 min, each SmolLM2 run ~30 min (x 6), MiniLM ~12 min (x 3).
+# about 4 hours: learning-rate search ~35 min, each SmolLM2 run ~30 min (x 6), MiniLM ~15 min (x 3).
 # Resumable: rerun the script after an interruption; finished runs are skipped, a killed run resumes
 # from its last checkpoint. Results: results/cpu_reference_lr/, results/cpu_reference/.
 #   bash sweeps/cpu_reference.sh
@@ -44,7 +44,7 @@ for seed in 1 2 3; do
   for line in "${selected[@]}"; do
     read -r model method lr <<<"$line"
     epochs=trainer.max_epochs=1
-    [ "$model" = "model=minilm_l6" ] && epochs=trainer.max_epochs=2
+    [ "$model" = "model=minilm_l6" ] && epochs=trainer.max_epochs=4  # 2 left dev rising (superseded/)
     echo "cpu_reference: seed $seed $model $method $lr $epochs ($(date -u +%H:%M) UTC)"
     $python -m harness +experiment=ner_reference "$model" "$method" "$lr" "$epochs" seed=$seed "${quiet[@]}" </dev/null
   done
