@@ -75,13 +75,18 @@ def evaluation_config(result: RunResult) -> dict[str, Any]:
     return config
 
 
+def differing_keys(configs: list[dict[str, Any]]) -> list[str]:
+    """The flattened keys whose value (absent counts as a value) is not the same in every config, sorted."""
+    missing = object()
+    keys = sorted(set().union(*configs)) if configs else []
+    return [k for k in keys if len({json.dumps(c.get(k, missing), default=str) for c in configs}) > 1]
+
+
 def variant_labels(configs: dict[str, dict[str, Any]], unset: str = "(unset)") -> dict[str, str]:
     """For configs of one method: a short "key=value, ..." label of only the keys that differ."""
     if len(configs) < 2:
         return {vid: "" for vid in configs}
-    keys = sorted(set().union(*configs.values()))
-    missing = object()
-    differing = [k for k in keys if len({json.dumps(c.get(k, missing), default=str) for c in configs.values()}) > 1]
+    differing = differing_keys(list(configs.values()))
     last = [k.rsplit(".", 1)[-1] for k in differing]
     short = {k: (s if last.count(s) == 1 else k) for k, s in zip(differing, last)}
     return {

@@ -21,7 +21,7 @@ import matplotlib
 from matplotlib.figure import Figure
 
 from harness.results.aggregate import Group, Leaderboard
-from harness.results.configurations import experiment_config
+from harness.results.configurations import differing_keys, experiment_config
 from harness.results.plots import REPRODUCIBLE_SVG, save_figure
 
 SETTING_CURVES_STEM = "setting_curves"
@@ -52,9 +52,7 @@ def _method_curves(groups: list[Group]) -> tuple[str, list[tuple[tuple, Group, f
     """The swept key and (other settings' values, group, x) for one method's variants; None when
     they do not differ in exactly one numeric setting with enough values."""
     configs = [experiment_config(g.runs[0]) for g in groups]
-    keys = sorted(set().union(*configs))
-    missing = object()
-    differing = [k for k in keys if len({json.dumps(c.get(k, missing), default=str) for c in configs}) > 1]
+    differing = differing_keys(configs)
     numeric = [k for k in differing if all(_is_number(c.get(k)) for c in configs)]
     if len(numeric) != 1 or len({c[numeric[0]] for c in configs}) < MIN_POINTS:
         return None
