@@ -92,6 +92,12 @@ class TrainerConfig:
             raise ConfigError(f"trainer.precision: {self.precision!r} is not one of {list(PRECISIONS)}")
         if self.min_steps is not None and self.min_steps < 1:
             raise ConfigError(f"trainer.min_steps: {self.min_steps} must be a positive number of steps, or null")
+        if self.val_check_interval is not None and not 0 < self.val_check_interval <= 1:
+            # Lightning reads a float above 1 as an error and names none of the config.
+            raise ConfigError(
+                f"trainer.val_check_interval: {self.val_check_interval} must be a fraction of an epoch in (0, 1],"
+                " or null; for dev less often than once an epoch use trainer.check_val_every_n_epoch"
+            )
         if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
             raise ConfigError(
                 f"trainer.early_stopping_patience: {self.early_stopping_patience} must be a positive number of dev evaluations, or null"

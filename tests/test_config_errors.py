@@ -29,6 +29,9 @@ def test_impossible_value_names_the_key():
         _method(["method.r=0"])
     with pytest.raises(ConfigError, match=r"model\.dtype: 'float8' is not one of"):
         instantiate_group(compose_config(["model.dtype=float8"]).model, "model")
+    for interval in ("2.5", "0"):
+        with pytest.raises(ConfigError, match=r"trainer\.val_check_interval: .* must be a fraction of an epoch in \(0, 1\]"):
+            checked_dataclass(TrainerConfig, compose_config([f"trainer.val_check_interval={interval}"]).trainer, "trainer")
     with pytest.raises(ConfigError, match=r"logger\.wandb_mode"):
         checked_dataclass(LoggerConfig, OmegaConf.create({"wandb_mode": "sometimes"}), "logger")
 

@@ -10,6 +10,7 @@ both parts of the harness's resume matter and that the comparison would notice t
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import lightning as L
@@ -41,6 +42,7 @@ def _config(tmp_path):
     return compose_config([
         *quick_overrides(tmp_path, train=48, evaluate=24),
         "trainer.max_epochs=2", "trainer.checkpoint_every_n_steps=4", "trainer.dropout=0.3",
+        "trainer.log_every_n_steps=1",  # a CSV row per step, to see which attempt logged which step
     ])  # fmt: skip
 
 
@@ -112,6 +114,15 @@ def test_killed_run_resumes_mid_epoch_and_matches(uninterrupted, tmp_path, monke
     assert stage["eval_examples"] == first_try["eval_examples"]
     assert stage["optimizer_steps"] == first_try["optimizer_steps"] == 12
     assert stage["train_batch_seconds"] > 0 and stage["train_seconds"] >= stage["train_batch_seconds"]
+
+    # Each attempt keeps its own CSV log: the killed one's (steps before the kill) is not overwritten.
+    csv_dir = tmp_path / "outputs" / "default" / reference.run_id / "csv"
+    logged_steps = {
+        attempt: [int(row["step"]) for row in csv.DictReader((csv_dir / attempt / "metrics.csv").open()) if row.get("train/loss")]
+        for attempt in ("version_0", "version_1")
+    }  # fmt: skip
+    assert logged_steps["version_0"] and max(logged_steps["version_0"]) < KILL_STEP
+    assert logged_steps["version_1"] and min(logged_steps["version_1"]) >= 8
 
 
 BROKEN_RESUMES = {

@@ -110,7 +110,9 @@ def build_loggers(
     if cfg.wandb and cfg.wandb_mode != "disabled":
         loggers.append(WandbLogger(experiment=_wandb_run(cfg, work_dir, name, group, tags, config)))
     if cfg.csv:
-        loggers.append(CSVLogger(save_dir=str(work_dir), name="csv", version=""))
+        # One folder per attempt (csv/version_0, version_1, ...): Lightning's CSV writer deletes a
+        # metrics.csv it finds, so a resumed run would otherwise lose the killed attempt's log.
+        loggers.append(CSVLogger(save_dir=str(work_dir), name="csv", version=None))
     return loggers
 
 

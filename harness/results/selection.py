@@ -7,6 +7,8 @@ and the leaderboard cannot disagree about which variant won.
 
     python -m harness.results.selection results/cpu_reference_lr --key method.lr
     # model=smollm2_135m method=ls_llama method.lr=0.001   (one line per task, model and method)
+`--seed N` selects among that seed's runs only: a sweep that adds seeds to the winner afterwards
+(cpu_reference.sh's full-data check) keeps choosing the same winner when it is rerun to resume.
 """
 
 from __future__ import annotations
@@ -31,10 +33,12 @@ class Selected:
     candidates: int  # variants the method was selected from
 
 
-def selected_values(results_dir: Path, key: str) -> list[Selected]:
-    """Per task, model and method: `key`'s value in the variant selected on dev (primary metric)."""
+def selected_values(results_dir: Path, key: str, seed: int | None = None) -> list[Selected]:
+    """Per task, model and method: `key`'s value in the variant selected on dev (primary metric),
+    among the runs of `seed` only when it is given."""
     collection = collect(results_dir)
-    boards, _ = build_leaderboards(collection.completed)
+    runs = [run for run in collection.completed if seed is None or run.seed == seed]
+    boards, _ = build_leaderboards(runs)
     chosen: list[Selected] = []
     for board in boards:
         if board.metric != board.groups[0].runs[0].primary_metric:
@@ -56,8 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.results.selection", description=__doc__.splitlines()[0])
     parser.add_argument("results_dir", type=Path)
     parser.add_argument("--key", default="method.lr", help="dotted config key (default method.lr)")
+    parser.add_argument("--seed", type=int, help="select among this seed's runs only (default: every seed's mean)")
     args = parser.parse_args(argv)
-    for selected in selected_values(args.results_dir, args.key):
+    for selected in selected_values(args.results_dir, args.key, args.seed):
         print(f"model={selected.model} method={selected.method} {args.key}={selected.value}")
     return 0
 

@@ -227,7 +227,7 @@ def test_two_stage_run_selects_heads_logs_l1_only_in_stage_one_and_heads_transfe
     assert result.cost.trainable_params == 3 * info.head_dim  # generation trains no head of its own
 
     # The L1 term is logged in stage 1's steps and absent from stage 2's.
-    with open(tmp_path / "outputs" / "default" / result.run_id / "csv" / "metrics.csv") as handle:
+    with open(tmp_path / "outputs" / "default" / result.run_id / "csv" / "version_0" / "metrics.csv") as handle:
         rows = [r for r in csv.DictReader(handle) if r.get("train/loss")]
     with_term = [bool(r.get("train/loss_term")) for r in rows]
     assert with_term[0] and not with_term[-1] and with_term == sorted(with_term, reverse=True)

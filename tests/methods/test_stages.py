@@ -50,7 +50,7 @@ def test_two_stages_sum_cost_hand_on_selected_weights_and_test_once(tmp_path, da
     assert abs(handed_on - selected) < 1e-6
 
     # The loss term is logged beside the task loss in stage 1 (and absent in stage 2).
-    with open(tmp_path / "outputs" / "default" / result.run_id / "csv" / "metrics.csv") as handle:
+    with open(tmp_path / "outputs" / "default" / result.run_id / "csv" / "version_0" / "metrics.csv") as handle:
         columns = next(csv.reader(handle))
     assert "train/loss_term" in columns and "train/task_loss" in columns
 
