@@ -9,7 +9,7 @@
 #      times an epoch, early stopping after 2 evaluations without gain), against the next lower
 #      rate of the grid, and lower again while the lower one wins on full dev. Why: a 2,000-sentence
 #      epoch is 125 steps, the full one 878, and a short search favours high rates; the subset's
-#      best for ls_unllama (1e-2) scored dev 0.710 on the full data, below what 1e-3 reached;
+#      pick for ls_unllama (1e-2) scored dev 0.710 / test 0.684 on the full data, 3e-3 0.887 / 0.845;
 #   3. the rate selected on full dev among seed 1's runs, seeds 2 and 3.
 # Expected wall time on this project's 2-core CPU machine (bf16 autocast; results/bench/precision.md):
 # about 5.5 hours: learning-rate search ~35 min, each SmolLM2 run ~25-30 min (x 6 to 9), MiniLM
