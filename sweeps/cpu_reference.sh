@@ -21,8 +21,8 @@ set -euo pipefail
 source "$(dirname "$0")/../scripts/env.sh"  # venv, data root, cwd, $python
 quiet=(trainer.progress_bar=false)
 
-echo "cpu_reference: 23 runs at most (12 search trials, up to 2 edge trials, 9 final runs; those already recorded are skipped);"
-echo "cpu_reference: expected wall time about 4 hours on 2 CPU cores, less what earlier attempts finished"
+echo "cpu_reference: 12 search trials, up to 2 edge trials, 3 full-data seed-1 runs and up to 9 below them, 6 seed-2/3 runs (those already recorded are skipped);"
+echo "cpu_reference: expected wall time about 5.5 hours on 2 CPU cores, less what earlier attempts finished"
 echo "cpu_reference: phase 1, learning-rate search ($(date -u +%H:%M) UTC)"
 search=(+experiment=ner_reference sweep=cpu_reference_lr evaluate_test=false task.max_train_examples=2000
         task.max_eval_examples=1000 trainer.val_check_interval=null trainer.early_stopping_patience=null "${quiet[@]}")
