@@ -107,7 +107,7 @@ def test_wandb_offline_run_files_land_in_the_run_directory(tmp_path, data_root):
     wandb_dir = tmp_path / "outputs" / "default" / result.run_id / "wandb"
     runs = list(wandb_dir.glob("offline-run-*"))
     assert runs, f"no offline W&B run under {wandb_dir}"
-    assert (tmp_path / "outputs" / "default" / result.run_id / "csv" / "metrics.csv").exists()
+    assert (tmp_path / "outputs" / "default" / result.run_id / "csv" / "version_0" / "metrics.csv").exists()
     # A sampled per-example predictions table for error analysis (16 test sentences: all of them).
     tables = list(runs[0].rglob("predictions_*.table.json"))
     assert tables, "no per-example predictions table in the W&B run"
