@@ -30,7 +30,7 @@ import dataclasses
 
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -138,6 +138,7 @@ class Leaderboard:
     groups: list[Group]
     reference: str | None = None
     eval_set: str = ""  # what sets this board's dev/test data apart from the task's other boards
+    pairs: list = field(default_factory=list)  # pairwise.PairComparison of its selected variants
 
     @property
     def title(self) -> str:

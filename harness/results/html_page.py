@@ -14,7 +14,16 @@ from pathlib import Path
 from harness.results.aggregate import Leaderboard, Statistics
 from harness.results.collect import UnfinishedRun
 from harness.results.head_maps import HEAD_MAP_STEM
-from harness.results.leaderboard import FAILED_HEADERS, board_note, board_slugs, failed_table, leaderboard_table
+from harness.results.leaderboard import (
+    FAILED_HEADERS,
+    board_note,
+    board_slugs,
+    failed_table,
+    leaderboard_table,
+    pair_rows,
+    pairwise_note,
+)
+from harness.results.pairwise import PAIRWISE_HEADERS
 from harness.results.plots import COST_AXES, LEARNING_CURVES_STEM
 from harness.results.published import PUBLISHED_HEADERS, PUBLISHED_NOTE, published_beside, published_rows
 from harness.results.setting_curves import SETTING_CURVES_STEM
@@ -68,6 +77,9 @@ def render_page(
         parts.append(f"<h2>{html.escape(board.title)}</h2>")
         parts.append(_table(headers, rows, classes))
         parts.append(f'<p class="note">{html.escape(board_note(board, statistics))}</p>')
+        if board.pairs:
+            parts.append(_table(PAIRWISE_HEADERS, pair_rows(board.pairs, html.escape)))
+            parts.append(f'<p class="note">{html.escape(pairwise_note(board.pairs))}</p>')
         published = published_beside(board)
         if published:
             cells = [[html.escape(cell) for cell in row] for row in published_rows(published)]

@@ -12,9 +12,11 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from harness.results.aggregate import Group, Leaderboard, Statistics
+from harness.results.aggregate import Group, Leaderboard, PairedComparison, Statistics, StochasticOrder
 from harness.results.collect import UnfinishedRun
+from harness.results.example_significance import ExampleComparison
 from harness.results.learning_curves import convergence_mark, convergence_note
+from harness.results.pairwise import PAIRWISE_HEADERS, PairComparison, pair_label
 from harness.results.published import PUBLISHED_HEADERS, PUBLISHED_NOTE, published_beside, published_rows
 
 
@@ -77,13 +79,8 @@ def board_slugs(leaderboards: list[Leaderboard]) -> dict[int, str]:
     return names
 
 
-def comparison_cell(group: Group) -> str:
-    """Δ to the reference over the paired seeds, with the number of pairs."""
-    if group.is_reference:
-        return "reference"
-    c = group.comparison
-    if c is None:
-        return ""
+def seed_delta_text(c: PairedComparison) -> str:
+    """Δ over the paired seeds, with the number of pairs, or why there are none."""
     if c.n_pairs == 0:
         return f"n/a ({c.note})"
     pairs = f"{c.n_pairs} pair" + ("s" if c.n_pairs > 1 else "")
@@ -92,30 +89,39 @@ def comparison_cell(group: Group) -> str:
     return f"{c.delta:+.4f} ({pairs})"
 
 
-def seed_test_cell(group: Group) -> str:
-    """p of the seed-level paired t-test, or why there is none."""
-    c = group.comparison
-    if c is None or group.is_reference or c.n_pairs == 0:
+def seed_p_text(c: PairedComparison) -> str:
+    """p of the seed-level paired t-test, or why there is none (blank without pairs: Δ says why)."""
+    if c.n_pairs == 0:
         return ""
     return f"n/a ({c.note})" if math.isnan(c.p_value) else fmt_p(c.p_value)
 
 
-def example_test_cell(group: Group) -> str:
+def example_text(e: ExampleComparison) -> str:
     """p of the paired bootstrap over test examples, with its own Δ and example count, or why none."""
-    e = group.example_comparison
-    if e is None:
-        return ""
-    if math.isnan(e.p_value):
-        return e.note
-    return f"{fmt_p(e.p_value)} (Δ {e.delta:+.4f}, {e.n_examples} ex.)"
+    return e.note if math.isnan(e.p_value) else f"{fmt_p(e.p_value)} (Δ {e.delta:+.4f}, {e.n_examples} ex.)"
+
+
+def stochastic_order_text(a: StochasticOrder) -> str:
+    """ε_min of ASO over the seeds, or why it was not computed."""
+    return f"n/a ({a.note})" if math.isnan(a.epsilon_min) else f"{a.epsilon_min:.3f}"
+
+
+def comparison_cell(group: Group) -> str:
+    if group.is_reference:
+        return "reference"
+    return "" if group.comparison is None else seed_delta_text(group.comparison)
+
+
+def seed_test_cell(group: Group) -> str:
+    return "" if group.comparison is None or group.is_reference else seed_p_text(group.comparison)
+
+
+def example_test_cell(group: Group) -> str:
+    return "" if group.example_comparison is None else example_text(group.example_comparison)
 
 
 def stochastic_order_cell(group: Group) -> str:
-    """ε_min of ASO over the seeds, or why it was not computed."""
-    a = group.stochastic_order
-    if a is None:
-        return ""
-    return f"n/a ({a.note})" if math.isnan(a.epsilon_min) else f"{a.epsilon_min:.3f}"
+    return "" if group.stochastic_order is None else stochastic_order_text(group.stochastic_order)
 
 
 def leaderboard_table(
@@ -164,6 +170,21 @@ def failed_table(runs: list[UnfinishedRun], escape: Callable[[str], str] = _plai
                                   "" if r.seed is None else r.seed, r.reason, r.message)]
         for r in runs
     ]
+
+
+def pair_rows(pairs: list[PairComparison], escape: Callable[[str], str] = _plain) -> list[list[str]]:
+    """One row per pair: the better side, the other, then the three tests (as the reference columns)."""
+    return [[escape(cell) for cell in (
+        pair_label(pair.first), pair_label(pair.second), seed_delta_text(pair.seeds), seed_p_text(pair.seeds),
+        example_text(pair.examples), stochastic_order_text(pair.stochastic_order),
+    )] for pair in pairs]
+
+
+def pairwise_note(pairs: list[PairComparison]) -> str:
+    return (f"Every pair of the selected variants above ({len(pairs)} pair{'s' * (len(pairs) != 1)}), the one with "
+            "the higher test mean first: the same three tests as the reference columns, Δ = first minus other. "
+            "No correction for multiple comparisons: with many pairs, correct (e.g. Holm-Bonferroni) before "
+            "concluding.")
 
 
 def statistics_note(statistics: Statistics, reference: str | None) -> str:
@@ -216,6 +237,9 @@ def leaderboard_markdown(board: Leaderboard, statistics: Statistics) -> str:
     headers, rows = leaderboard_table(board, escape=_md_escape, bold=lambda s: f"**{s}**")
     title = f"## {board.title}\n\n"
     text = title + markdown_grid(headers, rows) + "\n\n" + board_note(board, statistics) + "\n"
+    if board.pairs:
+        text += "\n" + markdown_grid(PAIRWISE_HEADERS, pair_rows(board.pairs, _md_escape)) + "\n\n"
+        text += pairwise_note(board.pairs) + "\n"
     published = published_beside(board)
     if published:
         cells = [[_md_escape(cell) for cell in row] for row in published_rows(published)]
@@ -279,6 +303,33 @@ def example_fields(group: Group) -> dict[str, object]:
     }
 
 
+PAIRWISE_CSV_FIELDS = [
+    "task", "metric", "eval_set", "first", "first_model", "second", "second_model", "first_test_mean",
+    "second_test_mean", "n_pairs", "delta_seeds", "p_seeds_ttest", "seeds_note", "n_examples", "delta_examples",
+    "p_examples_bootstrap", "examples_note", "aso_epsilon_min", "aso_note",
+]
+
+
+def pairwise_csv(leaderboards: list[Leaderboard]) -> str:
+    """Every board's pairs, raw numbers (blank where a test was not run; the note says why)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=PAIRWISE_CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for board in leaderboards:
+        for pair in board.pairs:
+            c, e, a = pair.seeds, pair.examples, pair.stochastic_order
+            writer.writerow({
+                "task": board.task, "metric": board.metric, "eval_set": board.eval_set,
+                "first": pair.first.label, "first_model": pair.first.model,
+                "second": pair.second.label, "second_model": pair.second.model,
+                "first_test_mean": pair.first.test.mean, "second_test_mean": pair.second.test.mean,
+                "n_pairs": c.n_pairs, "delta_seeds": c.delta, "p_seeds_ttest": c.p_value, "seeds_note": c.note,
+                "n_examples": e.n_examples, "delta_examples": e.delta, "p_examples_bootstrap": e.p_value,
+                "examples_note": e.note, "aso_epsilon_min": a.epsilon_min, "aso_note": a.note,
+            })
+    return buffer.getvalue()
+
+
 def failed_csv(runs: list[UnfinishedRun]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -332,8 +383,8 @@ def write_tables(
     leaderboards: list[Leaderboard], unfinished: list[UnfinishedRun], notes: list[str],
     out: Path, statistics: Statistics,
 ) -> list[Path]:
-    """Per task: <out>/<task>/leaderboard.{md,csv,tex}; all together: <out>/leaderboard.{md,csv};
-    failed and incomplete runs: <out>/failed_runs.{md,csv}."""
+    """Per task: <out>/<task>/leaderboard.{md,csv,tex}; all together: <out>/leaderboard.{md,csv}; every
+    board's pairs of selected variants: <out>/pairwise.csv; failed and incomplete runs: <out>/failed_runs.{md,csv}."""
     written: list[Path] = []
 
     def write(path: Path, text: str) -> None:
@@ -355,6 +406,8 @@ def write_tables(
         sections.append("## Notes\n\n" + "\n".join(f"- {_md_escape(note)}" for note in notes) + "\n")
     write(out / "leaderboard.md", "\n".join(sections))
     write(out / "leaderboard.csv", leaderboard_csv(leaderboards))
+    if any(board.pairs for board in leaderboards):
+        write(out / "pairwise.csv", pairwise_csv(leaderboards))
     write(out / "failed_runs.md", failed_markdown(unfinished))
     write(out / "failed_runs.csv", failed_csv(unfinished))
     return written

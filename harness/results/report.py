@@ -5,7 +5,8 @@ from result records.
     python -m harness.report results/ --reference lora    # paired tests against LoRA
     python -m harness.report results/my_sweep --watch 60 --expected 48   # follow a running sweep
 
-Writes <out>/leaderboard.{md,csv}, <out>/failed_runs.{md,csv}, <out>/report.html, and per task
+Writes <out>/leaderboard.{md,csv}, <out>/pairwise.csv (every pair of a board's selected variants, also
+under each board in the Markdown and HTML), <out>/failed_runs.{md,csv}, <out>/report.html, and per task
 <out>/<task>/leaderboard.{md,csv,tex}, <out>/<task>/pareto_{trainable_params,peak_memory,train_time}.{png,svg},
 where records keep dev histories <out>/<task>/learning_curves.{png,svg}, and where a method's
 variants sweep one numeric setting (k, a learning rate) <out>/<task>/setting_curves.{png,svg}.
@@ -27,6 +28,7 @@ from harness.results.example_significance import PredictionFiles, find_predictio
 from harness.results.head_maps import find_head_files, write_head_map_plot
 from harness.results.html_page import write_page
 from harness.results.leaderboard import board_slugs, write_tables
+from harness.results.pairwise import compare_pairs
 from harness.results.plots import write_learning_curve_plot, write_pareto_plots
 from harness.results.progress import progress, progress_line
 from harness.results.setting_curves import write_setting_curves_plot
@@ -49,6 +51,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "example-level test (default 10000)")
     parser.add_argument("--confidence", type=float, default=0.95, help="interval coverage (default 0.95)")
     parser.add_argument("--no-plots", action="store_true", help="skip the Pareto plots and learning curves")
+    parser.add_argument("--no-pairwise", action="store_true", help="skip the tests between every pair of a "
+                        "board's selected variants (the reference columns stay)")
     parser.add_argument("--exclude", type=Path, action="append", default=[], metavar="FOLDER",
                         help="a folder of records to leave out (e.g. a reproduction check); repeatable")
     args = parser.parse_args(argv)
@@ -71,12 +75,17 @@ def watch(results_dir: Path, out: Path, expected: int | None, every: float, excl
 
 
 def write_report(results_dir: Path, out: Path, reference: str | None, statistics: Statistics,
-                 expected: int | None = None, plots: bool = True, exclude: list[Path] = ()) -> tuple[list[Path], str]:
+                 expected: int | None = None, plots: bool = True, exclude: list[Path] = (),
+                 pairwise: bool = True) -> tuple[list[Path], str]:
     """Write every table, plot and the HTML page; returns the files written and the progress line.
-    ``exclude``: folders of records to leave out (the report's own folder always is)."""
+    ``exclude``: folders of records to leave out (the report's own folder always is); ``pairwise``:
+    test every pair of each board's selected variants too."""
     collection = collect(results_dir, exclude=[out, *exclude])
     predictions = PredictionFiles(find_prediction_files(collection.root, [out, *exclude]))
     leaderboards, notes = build_leaderboards(collection.completed, reference, statistics, predictions)
+    if pairwise:
+        for board in leaderboards:
+            board.pairs = compare_pairs(board, statistics, predictions)
     notes = collection.notes + notes
     written = write_tables(leaderboards, collection.unfinished, notes, out, statistics)
     if plots:
@@ -105,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     statistics = Statistics(confidence=args.confidence, resamples=args.resamples)
     written, line = write_report(
-        args.results_dir, out, args.reference, statistics, args.expected, not args.no_plots, args.exclude
+        args.results_dir, out, args.reference, statistics, args.expected, not args.no_plots, args.exclude,
+        not args.no_pairwise,
     )
     if args.watch is None:
         print(line)
