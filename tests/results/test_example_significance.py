@@ -24,7 +24,8 @@ from harness.results.example_significance import (
     paired_bootstrap,
 )
 from harness.results.example_statistics import corpus_metric, mean_metric
-from harness.results.leaderboard import fmt_p, leaderboard_csv, leaderboard_table
+from harness.results.leaderboard import fmt_p, leaderboard_table
+from harness.results.leaderboard_csv import leaderboard_csv
 from harness.results.record import RunResult, read_result, run_dir, run_id_for, write_predictions, write_result
 
 COMMITTED = Path(__file__).resolve().parents[2] / "results"

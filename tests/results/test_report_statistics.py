@@ -153,7 +153,8 @@ def test_each_method_is_represented_by_its_variant_selected_on_dev(make_record):
 
 
 def test_selected_variant_is_reported_in_every_table(make_record):
-    from harness.results.leaderboard import leaderboard_csv, leaderboard_table
+    from harness.results.leaderboard import leaderboard_table
+    from harness.results.leaderboard_csv import leaderboard_csv
 
     records = [make_record("bidir", s, 0.95, 0.60, config={"pattern": "1111"}) for s in (1, 2)]
     records += [make_record("bidir", s, 0.70, 0.66, config={"pattern": "0011"}) for s in (1, 2)]
