@@ -46,7 +46,7 @@ def group_row(board: Leaderboard, g: Group) -> dict[str, object]:
         "reference_model": (c.reference_model or g.model) if c else "",
         "n_pairs": c.n_pairs if c else "", "delta_seeds": c.delta if c else "",
         "t_seeds_ttest": c.t_statistic if c else "", "p_seeds_ttest": c.p_value if c else "",
-                **example_fields(g),
+        **example_fields(g),
         "trainable_params": g.trainable_params, "peak_memory_bytes": g.peak_memory_bytes,
         "peak_memory_kind": g.memory_kind, "train_seconds": g.train_seconds,
         "eval_seconds_per_example": g.eval_seconds_per_example,
