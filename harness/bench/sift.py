@@ -45,7 +45,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--selection", default="fixed", help="random | bm25 | embedding | fixed")
     parser.add_argument("--batch-size", type=int, default=32, help="sentences per batched generate call")
     parser.add_argument("--max-new-tokens", type=int, default=64)
-    parser.add_argument("--max-length", type=int, default=512, help="prompt + response budget (as trainer.max_length)")
+    parser.add_argument("--max-length", type=int, default=640,  # conf/experiment/ner_sift_smollm2.yaml: k = 8 fits whole
+                        help="prompt + response budget (as trainer.max_length)")
     parser.add_argument("--instruction", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--constrained", action=argparse.BooleanOptionalAction, default=False)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's own choice)")
