@@ -31,7 +31,7 @@ import dataclasses
 import math
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import stats
@@ -46,6 +46,9 @@ from harness.results.configurations import (
 )
 from harness.results.learning_curves import not_converged
 from harness.results.record import RunResult
+
+if TYPE_CHECKING:  # pairwise imports this module: the name is for annotations only
+    from harness.results.pairwise import PairComparison
 
 
 @dataclass
@@ -138,7 +141,7 @@ class Leaderboard:
     groups: list[Group]
     reference: str | None = None
     eval_set: str = ""  # what sets this board's dev/test data apart from the task's other boards
-    pairs: list = field(default_factory=list)  # pairwise.PairComparison of its selected variants
+    pairs: list[PairComparison] = field(default_factory=list)  # every pair of its selected variants
 
     @property
     def title(self) -> str:
