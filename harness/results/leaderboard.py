@@ -6,8 +6,6 @@ Markdown, LaTeX and HTML show rounded, human-readable cells; CSV keeps the raw n
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import re
 from collections.abc import Callable
@@ -16,7 +14,7 @@ from pathlib import Path
 from harness.results.aggregate import Group, Leaderboard, PairedComparison, Statistics, StochasticOrder
 from harness.results.collect import UnfinishedRun
 from harness.results.example_significance import ExampleComparison
-from harness.results.leaderboard_csv import leaderboard_csv, pairwise_csv
+from harness.results.leaderboard_csv import csv_text, leaderboard_csv, pairwise_csv
 from harness.results.learning_curves import convergence_mark, convergence_note
 from harness.results.pairwise import PAIRWISE_HEADERS, PairComparison, pair_label
 from harness.results.published import PUBLISHED_HEADERS, PUBLISHED_NOTE, published_beside, published_rows
@@ -259,12 +257,9 @@ def failed_markdown(runs: list[UnfinishedRun]) -> str:
 # CSV --------------------------------------------------------------------------------------------
 
 def failed_csv(runs: list[UnfinishedRun]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(FAILED_HEADERS + ["path"])
-    for row, run in zip(failed_table(runs), runs):
-        writer.writerow(row + [str(run.path)])
-    return buffer.getvalue()
+    fields = FAILED_HEADERS + ["path"]
+    rows = (dict(zip(fields, row + [str(run.path)])) for row, run in zip(failed_table(runs), runs))
+    return csv_text(fields, rows)
 
 
 # LaTeX ------------------------------------------------------------------------------------------
