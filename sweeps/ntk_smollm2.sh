@@ -12,10 +12,11 @@
 # cores m = 1024 would cost about 25 times a LoRA run), LoRA r = 8 on q, v. Each method at its
 # conf/method learning rate. Seed-major: every finished seed is a complete comparison.
 # Then the cost curve: python -m harness.bench prefix_cost (step time and peak memory against m).
-# Expected wall time on this project's 2-core CPU machine: about 3 hours (55-60 minutes a seed):
-# estimated from committed records of the same budgets (ner_smollm2 LoRA 137 s training + ~180 s
-# evaluation, bidir_smollm2 ~130 s + ~64 s; hatespeech_smollm2 LoRA ~95 s + ~60 s) plus process
-# start-ups, prefix tuning at m = 1024 taken at about three times a LoRA run; not yet timed end to end.
+# Expected wall time on this project's 2-core CPU machine: about 6 hours (about 2 hours a seed).
+# Measured on 2026-11-30 (ner_smollm2 seed 1, free cores unless said): ntk_prefix 9.6 min (227 s
+# training, 344 s evaluation: dev three times plus test), P-tuning 14 min (partly sharing the cores),
+# prompt tuning 11.4 min, LoRA 7.6 min; prefix tuning at m = 1024 and the hate-speech runs not yet
+# timed (hatespeech_smollm2's LoRA records: about 3 minutes a run).
 # Resumable: rerun after an interruption; finished runs are skipped. Report:
 #   python -m harness.report results/ntk_smollm2
 set -euo pipefail
@@ -23,7 +24,7 @@ source "$(dirname "$0")/../scripts/env.sh"  # venv, data root, cwd, $python
 quiet=(sweep=ntk_smollm2 trainer.progress_bar=false)
 
 echo "ntk_smollm2: 48 runs (2 tasks x 8 rows x 3 seeds; those already recorded are skipped) and one benchmark;"
-echo "ntk_smollm2: expected wall time about 3 hours on 2 CPU cores, less what earlier attempts finished"
+echo "ntk_smollm2: expected wall time about 6 hours on 2 CPU cores, less what earlier attempts finished"
 for seed in 1 2 3; do
   for experiment in ner_smollm2 hatespeech_smollm2; do
     echo "ntk_smollm2: $experiment seed $seed ($(date -u +%H:%M) UTC)"
