@@ -13,10 +13,10 @@
 # conf/method learning rate. Seed-major: every finished seed is a complete comparison.
 # Then the cost curve: python -m harness.bench prefix_cost (step time and peak memory against m).
 # Expected wall time on this project's 2-core CPU machine: about 6 hours (about 2 hours a seed).
-# Measured on 2026-11-30 (ner_smollm2 seed 1, free cores unless said): ntk_prefix 9.6 min (227 s
-# training, 344 s evaluation: dev three times plus test), P-tuning 14 min (partly sharing the cores),
-# prompt tuning 11.4 min, LoRA 7.6 min; prefix tuning at m = 1024 and the hate-speech runs not yet
-# timed (hatespeech_smollm2's LoRA records: about 3 minutes a run).
+# Measured on 2026-11-30 (ner_smollm2 seed 1): ntk_prefix 9.6 min (227 s training, 344 s evaluating
+# the full dev and test sets) and P-tuning 14 min, both partly sharing the cores with a small run;
+# on free cores prompt tuning 11.4 min, LoRA 7.6 min, prefix tuning m = 16 and 64 7-8 min; m = 256,
+# 1024 and the hate-speech runs not yet timed (hatespeech_smollm2's LoRA records: ~3 min a run).
 # Resumable: rerun after an interruption; finished runs are skipped. Report:
 #   python -m harness.report results/ntk_smollm2
 set -euo pipefail
