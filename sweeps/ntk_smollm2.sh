@@ -7,10 +7,12 @@
 #   - hate speech, sequence classification (conf/experiment/hatespeech_smollm2: 500 comments, 1 epoch,
 #     batch 8, 64 tokens, full dev and test, threshold tuned on dev).
 # Rows: ntk_prefix (Z = k = 0 at start, lr 1e-3 as the reference code), prefix tuning with m in
-# {16, 64, 256, 1024} virtual tokens (the report selects m on dev mean), P-tuning and prompt tuning
-# with m = 16 (a longer soft prompt multiplies every training step's sequence length; on two CPU
-# cores m = 1024 would cost about 25 times a LoRA run), LoRA r = 8 on q, v. Each method at its
-# conf/method learning rate. Seed-major: every finished seed is a complete comparison.
+# {16, 64, 256, 1024} virtual tokens (the report selects m on dev mean; the prefix starts from
+# the frozen model's keys and values for m sampled tokens, conf/method/prefix_tuning's init),
+# P-tuning and prompt tuning with m = 16 (a longer soft prompt multiplies every training step's
+# sequence length; on two CPU cores m = 1024 would cost about 25 times a LoRA run), LoRA r = 8 on
+# q, v. Each method at its conf/method learning rate. Seed-major: every finished seed is a
+# complete comparison.
 # Then the cost curve: python -m harness.bench prefix_cost (step time and peak memory against m).
 # Expected wall time on this project's 2-core CPU machine: about 6 hours (about 2 hours a seed).
 # Measured on 2026-11-30 (ner_smollm2 seed 1): ntk_prefix 9.6 min (227 s training, 344 s evaluating

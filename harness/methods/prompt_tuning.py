@@ -70,13 +70,17 @@ class PromptTuning:
 
 def init_from_text(prompt: nn.Embedding, word_embeddings: nn.Embedding, tokenizer, text: str) -> None:
     """P = the word embeddings of ``text``'s tokens, repeated or cut to m rows (peft's rule)."""
+    init_from_ids(prompt, word_embeddings, text_ids(tokenizer, text, prompt.num_embeddings))
+
+
+def text_ids(tokenizer, text: str, m: int) -> list[int]:
+    """``text``'s token ids (no special tokens) repeated, then cut to m (peft's rule)."""
     if tokenizer is None:
         raise ValueError("method.init: text needs the run's tokenizer, and none was given")
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     if not ids:
         raise ValueError(f"method.init_text: {text!r} has no tokens")
-    m = prompt.num_embeddings
-    init_from_ids(prompt, word_embeddings, (ids * -(-m // len(ids)))[:m])
+    return (ids * -(-m // len(ids)))[:m]
 
 
 def init_from_ids(prompt: nn.Embedding, word_embeddings: nn.Embedding, ids: list[int]) -> None:

@@ -356,7 +356,7 @@ def test_impossible_values_fail_naming_the_key(make, message):
         make()
 
 
-@pytest.mark.parametrize("settings", [{"prefix_projection": True, "encoder_hidden_size": 24}, {}])
+@pytest.mark.parametrize("settings", [{"prefix_projection": True, "encoder_hidden_size": 24, "init": "random"}, {}])
 def test_prefix_projection_trains_the_mlp_and_fits_grouped_kv_heads(settings):
     """peft sizes the prefix for the KV heads (2 of 4 on the tiny models), and the projection's MLP
     is what trains when it is on."""
@@ -370,3 +370,67 @@ def test_prefix_projection_trains_the_mlp_and_fits_grouped_kv_heads(settings):
 def _base_and_context(family: str):
     base, info = tiny_backbone(family)
     return base, context(info)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_prefix_from_text_equals_the_text_written_before_the_input(family):
+    """init=text: the prefix is the frozen model's keys and values for the text at the positions
+    just before the input, so each row's real tokens see that text before them, whatever the
+    row's padding (grouped KV heads and the sliding window included)."""
+    text = [401, 402, 403, 404, 405]
+    base, info = tiny_backbone(family)
+    method = PrefixTuning(num_virtual_tokens=len(text), init="text", init_text=" ".join(map(str, text)))
+    adapted = method.apply(tiny_backbone(family)[0], context(info, tokenizer=_Tokenizer())).eval()
+    for side in ("left", "right"):
+        ids, mask = _batch(ROWS, side, extra=1)
+        with_text, text_mask = _batch([text + row for row in ROWS], side, extra=1)
+        with torch.no_grad():
+            got = _real(_call(adapted, ids, mask).last_hidden_state, mask)
+            want = _real(_call(base, with_text, text_mask).last_hidden_state, text_mask)
+        for row_got, row_want in zip(got, want):
+            assert (row_got - row_want[len(text) :]).abs().max() < 1e-4  # rotary angles at other positions
+
+
+def test_a_prefix_from_sampled_vocabulary_is_those_tokens_keys_and_values():
+    """init=sample_vocab draws m token ids with the run's seed and starts from their activations:
+    the same seed gives the same prefix, which equals the text init of those ids; another seed
+    gives another prefix."""
+    base, info = tiny_backbone("tiny_llama")
+    vocabulary = base.get_input_embeddings().num_embeddings
+
+    def sampled(seed):
+        backbone = tiny_backbone("tiny_llama")[0]
+        torch.manual_seed(seed)
+        model = PrefixTuning(num_virtual_tokens=6, init="sample_vocab").apply(backbone, context(info))
+        return model.prompt_encoder.embedding.weight.detach().clone()
+
+    torch.manual_seed(3)
+    ids = torch.randint(0, vocabulary, (6,)).tolist()
+    from_text = PrefixTuning(num_virtual_tokens=6, init="text", init_text=" ".join(map(str, ids)))
+    want = from_text.apply(base, context(info, tokenizer=_Tokenizer())).prompt_encoder.embedding.weight.detach()
+    assert torch.equal(sampled(3), want)
+    assert not torch.allclose(sampled(3), sampled(4))
+
+
+def test_an_activation_init_with_the_projection_is_refused():
+    with pytest.raises(ValueError, match=r"method\.init: sample_vocab writes the prefix's keys and values.*init=random"):
+        PrefixTuning(init="sample_vocab", prefix_projection=True)
+    with pytest.raises(ValueError, match=r"method\.init: 'real' is not one of"):
+        PrefixTuning(init="real")
+    with pytest.raises(ValueError, match=r"method\.init_text: init is text"):
+        PrefixTuning(init="text")
+
+
+def test_a_prefix_longer_than_the_sliding_window_keeps_every_token():
+    """tiny_mistral's window is 16: a 20-token prefix still holds all 20 tokens' keys and values,
+    in order (layer 0's values depend on the token alone, not its position or context)."""
+    base, info = tiny_backbone("tiny_mistral")
+    text = list(range(401, 421))
+
+    def prefix(ids):
+        method = PrefixTuning(num_virtual_tokens=len(ids), init="text", init_text=" ".join(map(str, ids)))
+        return method.apply(tiny_backbone("tiny_mistral")[0], context(info, tokenizer=_Tokenizer())).peft.get_prompt(1)
+
+    long, short = prefix(text), prefix(text[:5])
+    assert all(layer.keys.shape[2] == layer.values.shape[2] == 20 for layer in long.layers)
+    assert torch.allclose(long.layers[0].values[:, :, :5], short.layers[0].values, atol=1e-6)
