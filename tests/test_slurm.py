@@ -41,6 +41,14 @@ TINY = [
 SACCT_FIELDS = ("JobID", "JobName", "Partition", "AllocCPUS", "State", "ExitCode", "WorkDir")
 
 
+@pytest.fixture(autouse=True)
+def _jobs_read_the_data_root(data_root, monkeypatch):
+    """The jobs inherit the launching environment: name the data root the fixture found there, so
+    that they read it also when HARNESS_DATA_DIR was unset (../shared/data found beside the
+    checkout), instead of falling back to the Hub."""
+    monkeypatch.setenv("HARNESS_DATA_DIR", str(data_root))
+
+
 def _command(tmp_path: Path, args: list[str]) -> list[str]:
     paths = [f"paths.results_dir={tmp_path / 'results'}", f"paths.work_dir={tmp_path / 'outputs'}"]
     return [
