@@ -13,9 +13,10 @@ Initialisation (``init``), written here because peft has only N(0, 1) (or zeros)
 activations, the paper's remedy for the instability of a random start (its initialisation study):
 the keys and values the frozen model computes for m tokens (drawn from the vocabulary with the
 run's seed, or ``init_text``'s tokens repeated or cut to m) at positions -m .. -1, so that a
-prefix from a text is that text written just before the input. N(0, 1) values are far larger than a small model's own
-(SmolLM2-135M's first layer: value RMS 0.04), and with m >= 64 they swamp every token's attention
-output (ntk_smollm2's first prefix-tuning records collapsed to tagging everything O).
+prefix from a text is that text written just before the input. N(0, 1) values are far larger
+than a small model's own (SmolLM2-135M's first layer: value RMS 0.04), and with m >= 64 they swamp
+every token's attention output (ntk_smollm2's first prefix-tuning records collapsed to tagging
+almost everything O; results/superseded/README.md).
 """
 
 from __future__ import annotations
@@ -124,5 +125,6 @@ def prefix_from_tokens(backbone: nn.Module, ids: list[int]) -> torch.Tensor:
             )
     finally:
         backbone.train(was_training)
-    per_layer = torch.stack([torch.stack([layer.keys[0], layer.values[0]]) for layer in out.cache.layers])  # (L,2,H,m,D)
+    layers = out.cache.layers
+    per_layer = torch.stack([torch.stack([layer.keys[0], layer.values[0]]) for layer in layers])  # (L, 2, H, m, D)
     return per_layer.permute(3, 0, 1, 2, 4).reshape(m, -1)
