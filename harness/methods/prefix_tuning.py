@@ -37,7 +37,7 @@ from harness.methods.prompt_learning import (
     refuse_unmasked_attention,
     wrap,
 )
-from harness.methods.prompt_tuning import INITS, text_ids
+from harness.methods.prompt_tuning import check_init, text_ids
 from harness.methods.trainable import ALL_FORMULATIONS, freeze_except
 from harness.models.info import ModelInfo
 
@@ -71,10 +71,7 @@ class PrefixTuning:
         check_encoder_hidden_size(self.encoder_hidden_size)
         if self.encoder_hidden_size is not None and not self.prefix_projection:
             raise ValueError("method.encoder_hidden_size: only used with method.prefix_projection=true; set it to null")
-        if self.init not in INITS:
-            raise ValueError(f"method.init: {self.init!r} is not one of {list(INITS)}")
-        if self.init == "text" and not self.init_text.strip():
-            raise ValueError("method.init_text: init is text, so a non-empty text is required")
+        check_init(self.init, self.init_text)
         if self.init != "random" and self.prefix_projection:
             raise ValueError(
                 f"method.init: {self.init} writes the prefix's keys and values, which with "
@@ -94,9 +91,11 @@ class PrefixTuning:
         prefix = None
         if self.init != "random":  # from the frozen backbone, before peft wraps it
             m = self.num_virtual_tokens
-            vocabulary = backbone.get_input_embeddings().num_embeddings
-            ids = torch.randint(0, vocabulary, (m,)).tolist() if self.init == "sample_vocab" else None
-            prefix = prefix_from_tokens(backbone, ids or text_ids(context.tokenizer, self.init_text, m))
+            if self.init == "sample_vocab":
+                ids = torch.randint(0, backbone.get_input_embeddings().num_embeddings, (m,)).tolist()
+            else:
+                ids = text_ids(context.tokenizer, self.init_text, m)
+            prefix = prefix_from_tokens(backbone, ids)
         model = wrap(backbone, config)
         if prefix is not None:
             weight = model.prompt_encoder.embedding.weight

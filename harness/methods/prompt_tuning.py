@@ -48,10 +48,7 @@ class PromptTuning:
 
     def __post_init__(self) -> None:
         check_virtual_tokens(self.num_virtual_tokens)
-        if self.init not in INITS:
-            raise ValueError(f"method.init: {self.init!r} is not one of {list(INITS)}")
-        if self.init == "text" and not self.init_text.strip():
-            raise ValueError("method.init_text: init is text, so a non-empty text is required")
+        check_init(self.init, self.init_text)
 
     def check(self, info: ModelInfo, formulation: str) -> None:
         check_prompt_learning(self.name, info, formulation, self.formulations)
@@ -66,6 +63,14 @@ class PromptTuning:
 
     def is_trainable(self, parameter_name: str) -> bool:
         return is_prompt_parameter(parameter_name)
+
+
+def check_init(init: str, init_text: str) -> None:
+    """`method.init` is one of INITS, with a text when it is ``text`` (prompt and prefix tuning)."""
+    if init not in INITS:
+        raise ValueError(f"method.init: {init!r} is not one of {list(INITS)}")
+    if init == "text" and not init_text.strip():
+        raise ValueError("method.init_text: init is text, so a non-empty text is required")
 
 
 def init_from_text(prompt: nn.Embedding, word_embeddings: nn.Embedding, tokenizer, text: str) -> None:
