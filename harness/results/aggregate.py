@@ -291,6 +291,21 @@ def _mark_selected(board: list[Group]) -> None:
         select_on_dev(variants).selected = True
 
 
+def _untested_selections(board: list[Group]) -> list[str]:
+    """Say so when dev selects a search trial (dev only) over a variant with a test score: the method
+    then has no test score on the board (selection stays on dev; the remedy is a rerun with test)."""
+    notes = []
+    for g in board:
+        tested = [o for o in board if (o.model, o.method) == (g.model, g.method) and not math.isnan(o.test.mean)]
+        if g.selected and math.isnan(g.test.mean) and tested:
+            notes.append(
+                f"{g.task}/{g.method} on {g.model}: the variant selected on dev ({g.variant}) was scored on dev "
+                f"only, so the method has no test score on this board though {len(tested)} other variant(s) "
+                "have one; rerun the selected variant with evaluate_test=true to compare it on test"
+            )
+    return notes
+
+
 # Metrics reported beside a task's primary one, each on its own leaderboard (and selected on its own
 # dev score): TruthfulQA is read as MC1 and MC2 together, multi-label tasks as macro- and micro-F1.
 SECONDARY_METRICS = {"mc1": ("mc2",), "macro_f1": ("micro_f1",)}
@@ -343,6 +358,7 @@ def build_leaderboards(
         board.sort(key=lambda g: (-_or_minus_inf(g.test.mean), -_or_minus_inf(g.dev.mean),
                                   g.method, g.model, g.variant))
         _mark_selected(board)
+        notes.extend(_untested_selections(board))
         top = max((g.test.mean for g in board if g.selected and not math.isnan(g.test.mean)), default=math.nan)
         for g in board:
             g.best = g.selected and g.test.mean == top

@@ -188,6 +188,27 @@ def test_search_trials_select_on_dev_and_the_rerun_brings_the_test_score(make_re
     assert "only the later one counts" in notes[0]  # the record with the test score counts, though older
 
 
+def test_a_selected_trial_without_a_test_score_is_named_in_the_notes(make_record):
+    # A dev-only trial (lr 1e-2) beats the tested default (lr 1e-3) on dev: it stays selected, so the
+    # method has no test score, and the notes say which variant to rerun with test.
+    trial = make_record("ntk_prefix", 1, None, 0.52, config={"lr": 1e-2})
+    trial.config["evaluate_test"] = False
+    tested = make_record("ntk_prefix", 1, 0.46, 0.50, config={"lr": 1e-3})
+    (board,), notes = build_leaderboards([trial, tested])
+    assert [g.variant for g in board.groups if g.selected] == ["lr=0.01"]
+    assert notes == [
+        "conll2003/ntk_prefix on tiny-llama: the variant selected on dev (lr=0.01) was scored on dev only, so the "
+        "method has no test score on this board though 1 other variant(s) have one; rerun the selected variant "
+        "with evaluate_test=true to compare it on test"
+    ]
+    # With the rerun's test score the note goes.
+    rerun = make_record("ntk_prefix", 1, 0.48, 0.52, config={"lr": 1e-2}, finished_at="2099-01-01T00:00:00+00:00")
+    assert build_leaderboards([trial, tested, rerun])[1] == [
+        "conll2003/ntk_prefix: seed 1 recorded by runs "
+        f"{trial.run_id} and {rerun.run_id}; only the later one counts"
+    ]
+
+
 def test_search_trial_records_are_completed_not_incomplete(tmp_path, make_record, write_record):
     trial = make_record("lora", 1, None, 0.6, config={"lr": 1e-4})
     trial.config["evaluate_test"] = False
