@@ -14,11 +14,11 @@
 # q, v. Each method at its conf/method learning rate. Seed-major: every finished seed is a
 # complete comparison.
 # Then the cost curve: python -m harness.bench prefix_cost (step time and peak memory against m).
-# Expected wall time on this project's 2-core CPU machine: about 6 hours (about 2 hours a seed).
-# Measured on 2026-11-30 (ner_smollm2 seed 1): ntk_prefix 9.6 min (227 s training, 344 s evaluating
-# the full dev and test sets) and P-tuning 14 min, both partly sharing the cores with a small run;
-# on free cores prompt tuning 11.4 min, LoRA 7.6 min, prefix tuning m = 16 and 64 7-8 min; m = 256,
-# 1024 and the hate-speech runs not yet timed (hatespeech_smollm2's LoRA records: ~3 min a run).
+# Expected wall time on this project's 2-core CPU machine: about 5.5 hours (about 1 h 50 min a seed).
+# Measured on 2026-11-30 on free cores (ner_smollm2 seed 2, started to finished): ntk_prefix 6.5 min,
+# P-tuning 9.4, prompt tuning 9.8, LoRA 6.3, prefix tuning m = 16, 64, 256 and 1024 6.5, 6.8, 9.5 and
+# 33 min (most of m = 1024's is evaluating the full dev and test sets); hatespeech_smollm2 (seed 2)
+# 2-3 min a run, 7 min at m = 1024; about half a minute more a run to start and load the model.
 # Resumable: rerun after an interruption; finished runs are skipped. Report:
 #   python -m harness.report results/ntk_smollm2
 set -euo pipefail
