@@ -11,7 +11,8 @@ import base64
 import html
 from pathlib import Path
 
-from harness.results.aggregate import Leaderboard, Statistics
+from harness.results.aggregate import Leaderboard
+from harness.results.seed_statistics import Statistics
 from harness.results.collect import UnfinishedRun
 from harness.results.head_maps import HEAD_MAP_STEM
 from harness.results.leaderboard import (

@@ -11,7 +11,8 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from harness.results.aggregate import Group, Leaderboard, PairedComparison, Statistics, StochasticOrder
+from harness.results.aggregate import Group, Leaderboard
+from harness.results.seed_statistics import PairedComparison, Statistics, StochasticOrder
 from harness.results.collect import UnfinishedRun
 from harness.results.example_significance import ExampleComparison
 from harness.results.leaderboard_csv import csv_text, leaderboard_csv, pairwise_csv

@@ -4,7 +4,7 @@ The reference columns compare each row with one method. A reader asking "is unma
 than MiniLM?" needs the pair that holds neither reference: Dror et al. (2018) test each pair of
 systems. Here, on one leaderboard, every two selected variants (the ones the report compares by
 test score; search trials and losing variants are not compared) with a test score get:
-- seeds: the paired t-test over the seeds both have (`aggregate.paired_test`);
+- seeds: the paired t-test over the seeds both have (`seed_statistics.paired_test`);
 - test examples: the paired bootstrap pooled over seeds (`example_significance`);
 - seeds: Almost Stochastic Order, epsilon_min of the better side over the other (`aggregate`).
 The side with the higher test mean is named first, so a positive Δ and ε_min < 0.5 read "better".
@@ -18,15 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import combinations
 
-from harness.results.aggregate import (
-    Group,
-    Leaderboard,
-    PairedComparison,
-    Statistics,
-    StochasticOrder,
-    almost_stochastic_order,
-    paired_test,
-)
+from harness.results.aggregate import Group, Leaderboard
+from harness.results.seed_statistics import PairedComparison, Statistics, StochasticOrder, almost_stochastic_order, paired_test
 from harness.results.example_significance import ExampleComparison, PredictionFiles, compare_on_examples
 
 PAIRWISE_HEADERS = ["better (test mean)", "other", "Δ (seeds)", "p (seeds, t-test)",

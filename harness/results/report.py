@@ -22,7 +22,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from harness.results.aggregate import Statistics, build_leaderboards
+from harness.results.aggregate import build_leaderboards
+from harness.results.seed_statistics import Statistics
 from harness.results.collect import collect
 from harness.results.example_significance import PredictionFiles, find_prediction_files
 from harness.results.head_maps import find_head_files, write_head_map_plot

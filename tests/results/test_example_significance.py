@@ -16,7 +16,8 @@ from harness.metrics.multi_label import multi_label_scores
 from harness.metrics.single_label import single_label_scores
 from harness.metrics.span_f1 import span_scores
 from harness.metrics.token_accuracy import token_scores
-from harness.results.aggregate import Statistics, almost_stochastic_order, build_leaderboards
+from harness.results.aggregate import build_leaderboards
+from harness.results.seed_statistics import Statistics, almost_stochastic_order
 from harness.results.collect import collect
 from harness.results.example_significance import (
     PredictionFiles,

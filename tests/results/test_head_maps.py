@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from harness.results.aggregate import Statistics
+from harness.results.seed_statistics import Statistics
 from harness.results.head_maps import HEADS_ARTEFACT, find_head_files, selection_shares
 from harness.results.record import run_dir
 from harness.results.report import write_report

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from scipy import stats
 
-from harness.results.aggregate import Statistics, build_leaderboards
+from harness.results.aggregate import build_leaderboards
+from harness.results.seed_statistics import Statistics
 from harness.results.collect import collect
 from harness.results.example_significance import PredictionFiles, find_prediction_files
 from harness.results.pairwise import compare_pairs, pair_label

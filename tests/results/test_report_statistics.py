@@ -8,7 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from harness.results.aggregate import Statistics, build_leaderboards, paired_test, summarize
+from harness.results.aggregate import build_leaderboards
+from harness.results.seed_statistics import Statistics, paired_test, summarize
 from harness.results.collect import collect
 
 # The fixture sweep's test scores by seed (see conftest.py).

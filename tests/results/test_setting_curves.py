@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.results.aggregate import Statistics, build_leaderboards
+from harness.results.aggregate import build_leaderboards
+from harness.results.seed_statistics import Statistics
 from harness.results.setting_curves import setting_curves, write_setting_curves_plot
 
 STATS = Statistics(resamples=200)
