@@ -171,25 +171,23 @@ def select_on_dev(groups: list[Group]) -> Group:
     return max(ranked, key=lambda g: (_or_minus_inf(g.dev.mean), g.test.n))
 
 
-def _mark_selected(board: list[Group]) -> None:
+def _mark_selected(board: list[Group]) -> list[str]:
+    """Mark each method's variant selected on dev; return a note for each selected variant scored on
+    dev only (a search trial) while other variants have a test score: the method then has no test
+    score on the board (selection stays on dev; the remedy is a rerun with test)."""
     by_method: dict[tuple[str, str], list[Group]] = {}
     for g in board:
         by_method.setdefault((g.model, g.method), []).append(g)
-    for variants in by_method.values():
-        select_on_dev(variants).selected = True
-
-
-def _untested_selections(board: list[Group]) -> list[str]:
-    """Say so when dev selects a search trial (dev only) over a variant with a test score: the method
-    then has no test score on the board (selection stays on dev; the remedy is a rerun with test)."""
     notes = []
-    for g in board:
-        tested = [o for o in board if (o.model, o.method) == (g.model, g.method) and not math.isnan(o.test.mean)]
-        if g.selected and math.isnan(g.test.mean) and tested:
+    for variants in by_method.values():
+        chosen = select_on_dev(variants)
+        chosen.selected = True
+        tested = sum(not math.isnan(g.test.mean) for g in variants)
+        if math.isnan(chosen.test.mean) and tested:
             notes.append(
-                f"{g.task}/{g.method} on {g.model}: the variant selected on dev ({g.variant}) was scored on dev "
-                f"only, so the method has no test score on this board though {len(tested)} other variant(s) "
-                "have one; rerun the selected variant with evaluate_test=true to compare it on test"
+                f"{chosen.task}/{chosen.method} on {chosen.model}: the variant selected on dev ({chosen.variant}) was "
+                f"scored on dev only, so the method has no test score on this board though {tested} other "
+                "variant(s) have one; rerun the selected variant with evaluate_test=true to compare it on test"
             )
     return notes
 
@@ -245,8 +243,7 @@ def build_leaderboards(
         # Best test mean first; groups without a test score (search trials) last, best dev first.
         board.sort(key=lambda g: (-_or_minus_inf(g.test.mean), -_or_minus_inf(g.dev.mean),
                                   g.method, g.model, g.variant))
-        _mark_selected(board)
-        notes.extend(_untested_selections(board))
+        notes.extend(_mark_selected(board))
         top = max((g.test.mean for g in board if g.selected and not math.isnan(g.test.mean)), default=math.nan)
         for g in board:
             g.best = g.selected and g.test.mean == top
