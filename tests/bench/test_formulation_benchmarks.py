@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from harness.bench import generation, multiple_choice
 
 
@@ -55,7 +57,7 @@ def test_prefix_cost_benchmark_measures_every_side_and_counts_their_parameters(t
     from harness.bench import prefix_cost
 
     out = tmp_path / "prefix_cost.md"
-    argv = ["--model", "tiny_llama", "--lengths", "16,4", "--batch-size", "2", "--length", "8", "--rounds", "1"]
+    argv = ["--model", "tiny_llama", "--lengths", "16,4", "--batch-size", "2", "--length", "8", "--rounds", "2"]
     assert prefix_cost.main([*argv, "--out", str(out)]) == 0
     report = out.read_text()
     # tiny_llama: 4 layers, 2 KV heads of 16 dims: NTK 4 x 2 x (16^2 + 16); prefix 2 x 4 x m x 32
@@ -65,6 +67,15 @@ def test_prefix_cost_benchmark_measures_every_side_and_counts_their_parameters(t
         assert match, name
         rows[name] = float(match.group(2))
     assert rows["prefix tuning m=16"] > rows["prefix tuning m=4"] > 0  # longer prefix, more keys held
-    assert re.search(r"NTK-attention step / unadapted step = \d+\.\d\dx \(target: at most 1\.2x\): (met|NOT met)", report)
+    assert re.search(r"NTK-attention step / unadapted step = \d+\.\d\dx \(target: at most 1\.2x\): (met|NOT met); per round \d+\.\d\d-\d+\.\d\dx \(2 rounds\)", report)
     assert "prefix tuning step at m = 16 / NTK-attention step" in report and "(measured at m = 16, not 1024)" in report
     assert (tmp_path / "prefix_cost.png").stat().st_size > 0 and (tmp_path / "prefix_cost.svg").stat().st_size > 0
+
+
+def test_prefix_cost_ratio_range_pairs_rounds_not_sorted_lists():
+    from harness.bench.prefix_cost import _ratio_range
+
+    # paired by round: 4/2 and 3/3; pairing sorted lists instead would give 3/2 and 4/3
+    assert _ratio_range([4.0, 3.0], [2.0, 3.0]) == "1.00-2.00x (2 rounds)"
+    with pytest.raises(ValueError):
+        _ratio_range([1.0], [1.0, 2.0])
