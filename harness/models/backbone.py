@@ -126,6 +126,18 @@ def load_tokenizer(spec: ModelSpec, cache_dir: Path | None = None):
     return tokenizer
 
 
+def check_vocabulary_fits(spec: ModelSpec, config: PretrainedConfig, tokenizer) -> None:
+    """Random weights borrow another model's tokenizer: every id it can produce needs an embedding
+    row, or the first lookup fails far from the cause (IndexError on a CPU, a device-side assert
+    on a GPU)."""
+    if len(tokenizer) > config.vocab_size:
+        source = spec.tokenizer or spec
+        raise ValueError(
+            f"model.config.vocab_size: {config.vocab_size} embedding rows for model '{spec.name}', but its "
+            f"tokenizer ({source.source} {source.path}) has {len(tokenizer)} tokens; set it to at least {len(tokenizer)}"
+        )
+
+
 def _quantization_config(spec: ModelSpec):
     if spec.quantization is None:
         return None
@@ -151,7 +163,9 @@ def load_backbone(spec: ModelSpec, cache_dir: Path | None = None, with_lm_head: 
     dtype = getattr(torch, spec.dtype)
     config = load_config(spec, cache_dir)
     config._attn_implementation = spec.attn_implementation
+    tokenizer = load_tokenizer(spec, cache_dir)
     if spec.source == "random":
+        check_vocabulary_fits(spec, config, tokenizer)  # before a large model is initialised
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(RANDOM_INIT_SEED)
             model = loader.from_config(config, dtype=dtype, attn_implementation=spec.attn_implementation)
@@ -163,5 +177,4 @@ def load_backbone(spec: ModelSpec, cache_dir: Path | None = None, with_lm_head: 
             kwargs["quantization_config"] = quantization
         model = _from_pretrained(loader, location, is_hub, spec.name, **kwargs)
     model.config.use_cache = False  # training and scoring never reuse a KV cache
-    tokenizer = load_tokenizer(spec, cache_dir)
     return Backbone(model=model, tokenizer=tokenizer, info=ModelInfo.from_config(spec.name, spec.kind, config))

