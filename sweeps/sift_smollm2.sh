@@ -13,10 +13,11 @@
 # Constrained decoding (every written span a word sequence of the query, every type known) is compared
 # on icl, where only decoding differs: a constrained sift row would retrain the same LoRA weights.
 # Seed-major: every finished seed is a complete comparison.
-# Expected wall time on this project's 2-core CPU machine: about 5.5 hours (about 1 h 50 min a seed),
-# estimated from sweeps/sift_context.yaml's figures (evaluation of 2,000 sentences at k = 4 about
-# 12 minutes; sift training at k = 4 about 20-25 minutes) and the bidir_smollm2 records (about 3.5
-# minutes a token-classifier run); not yet timed end to end. `python -m harness.bench sift` measures
+# Wall time on this project's 2-core CPU machine, as seed 1's records measured it (2026-11-30):
+# icl k = 0 8 min (the untrained model writes prose up to the 64-token limit); per seed LoRA and
+# bidir 3.5 min each, icl k = 4 free 19 min and constrained 17 min (generation of 2,000 sentences,
+# dev + test), sift src and mrc 32 min each (training 20-21, evaluation 11-12: trained responses
+# stop early): about 1 h 50 min a seed, 5.5 hours in all. `python -m harness.bench sift` measures
 # generation throughput on the machine at hand.
 # Resumable: rerun after an interruption; finished runs are skipped. Report:
 #   python -m harness.report results/sift_smollm2 --reference lora
