@@ -68,8 +68,13 @@ def test_every_random_weight_conf_has_a_row_for_each_token_id(name):
     check_vocabulary_fits(spec, load_config(spec), load_tokenizer(spec))
 
 
-def test_random_weights_smaller_than_their_tokenizer_are_refused_before_building():
+def test_random_weights_smaller_than_their_tokenizer_are_refused_before_building(monkeypatch):
     spec = model_spec("tiny_llama")
     spec.config = {**spec.config, "vocab_size": 32000}
+
+    def never_built(*args, **kwargs):
+        raise AssertionError("the model was built before the vocabulary was checked")
+
+    monkeypatch.setattr("harness.models.backbone.AutoModel.from_config", never_built)
     with pytest.raises(ValueError, match=r"model\.config\.vocab_size: 32000 .* has 49152 tokens; set it to at least 49152"):
         load_backbone(spec)
