@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from harness.bench import bidir, generation, lofit, multiple_choice, overhead, padding, precision, prefix_cost, ptec, sift
+from harness.bench import (
+    bidir, generation, lofit, loss_tail, multiple_choice, overhead, padding, precision, prefix_cost, ptec, sift,
+)
 
 BENCHMARKS = {
     "overhead": overhead.main,
@@ -17,6 +19,7 @@ BENCHMARKS = {
     "prefix_cost": prefix_cost.main,
     "ptec": ptec.main,
     "sift": sift.main,
+    "loss_tail": loss_tail.main,
 }
 
 

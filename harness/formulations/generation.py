@@ -57,15 +57,24 @@ class Generation:
 
 
 def causal_lm_loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Mean next-token cross-entropy over the positions whose label is not ignored."""
+    """Mean next-token cross-entropy over the positions whose label is not ignored.
+
+    The model is asked for logits from the first position that predicts a scored token on
+    (``logits_to_keep``): prompt positions before it are never scored, and their vocabulary
+    projection (a (B, T, V) tensor, 49,152 columns for SmolLM2) is the largest activation of a
+    training step when the loss is on a response at the end of a long prompt (SIFT's ``src``).
+    """
+    targets = batch["labels"][:, 1:]  # position t predicts token t + 1
+    keep = targets != -100
+    scored = keep.any(dim=0).nonzero()
+    first = int(scored[0]) if len(scored) else 0  # earliest position whose prediction is scored
     logits = model(
         input_ids=batch["input_ids"],
         attention_mask=batch["attention_mask"],
         position_ids=position_ids_from_mask(batch["attention_mask"]),
-    ).logits  # (B, T, V)
-    targets = batch["labels"][:, 1:]
-    keep = targets != -100
-    return nn.functional.cross_entropy(logits[:, :-1][keep].float(), targets[keep])
+        logits_to_keep=batch["input_ids"].shape[1] - first,  # positions first .. T - 1
+    ).logits  # (B, T - first, V)
+    return nn.functional.cross_entropy(logits[:, :-1][keep[:, first:]].float(), targets[:, first:][keep[:, first:]])
 
 
 @torch.no_grad()

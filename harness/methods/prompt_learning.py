@@ -18,8 +18,9 @@ row has. `VirtualTokenModel` calls the base model itself, around ``get_prompt``:
 - each row is aligned so that its first real token comes first, the virtual tokens are put before
   it (as input embeddings, or as the cache the input continues), the base model runs, and the
   outputs are put back in the caller's layout with the virtual positions removed: the outputs
-  (``last_hidden_state``, ``hidden_states``, ``logits``, ``loss``) have the input's length and a
-  row's real-token outputs depend neither on the padding side nor on its amount;
+  (``last_hidden_state``, ``hidden_states``, ``logits``, ``loss``) have the input's length (the
+  logits its last ``logits_to_keep`` positions when a count is passed, as transformers' models
+  cut them) and a row's real-token outputs depend neither on the padding side nor on its amount;
 - real tokens keep the caller's ``position_ids`` (or the base model's default); the m virtual
   input tokens take the m positions just before the row's first real token (``-m .. -1`` for
   positions counted from the mask), so under rotary embeddings a real token sees the prompt as it
@@ -173,8 +174,11 @@ class VirtualTokenModel(nn.Module):
     ):
         if kwargs.get("output_attentions"):
             raise NotImplementedError("output_attentions: the maps would show the virtual keys in an internal layout")
-        if kwargs.get("logits_to_keep"):
-            raise NotImplementedError("logits_to_keep: pass no value; the logits are cut to the input's positions here")
+        keep = kwargs.pop("logits_to_keep", 0)
+        if not isinstance(keep, int) or keep < 0:
+            raise NotImplementedError(f"logits_to_keep: a count of last positions only, got {keep!r}")
+        if keep and labels is not None:
+            raise ValueError("labels and logits_to_keep: the loss would score only the kept positions; pass one")
         cache = cache if cache is not None else past_key_values
         base = self.peft.get_base_model()
         use_cache = base.config.use_cache if use_cache is None else use_cache
@@ -196,11 +200,12 @@ class VirtualTokenModel(nn.Module):
             position_ids = (torch.arange(length, device=tokens.device) + past).expand(batch, length)
         position_ids = position_ids.expand(batch, length)
         inputs = dict(input_ids=input_ids, inputs_embeds=inputs_embeds, attention_mask=attention_mask)
-        if cache is not None:
-            return self._continue(base, inputs, position_ids, cache, use_cache, labels, kwargs)
-        return self._first(base, inputs, position_ids, use_cache, labels, kwargs)
+        keep = min(keep, length)
+        if cache is not None:  # the output has only the new tokens' positions: the base model cuts them
+            return self._continue(base, inputs, position_ids, cache, use_cache, labels, {**kwargs, "logits_to_keep": keep})
+        return self._first(base, inputs, position_ids, use_cache, labels, kwargs, keep)
 
-    def _first(self, base, inputs, position_ids, use_cache, labels, kwargs):
+    def _first(self, base, inputs, position_ids, use_cache, labels, kwargs, keep: int = 0):
         """A forward that starts a sequence: virtual tokens go just before each row's first real token."""
         input_ids, inputs_embeds, attention_mask = (inputs[k] for k in ("input_ids", "inputs_embeds", "attention_mask"))
         m = self.virtual_tokens
@@ -223,14 +228,21 @@ class VirtualTokenModel(nn.Module):
             before = positions[:, :1] - m + torch.arange(m, device=positions.device)  # (B, m)
             positions = torch.cat([before, positions], dim=1)
             cache, ids = (DynamicCache() if use_cache else None), None
+        # Without rolled rows the caller's last `keep` positions are the base model's last ones, which it
+        # alone can cut before its vocabulary projection; rolled rows are cut after they are put back.
+        cut_by_base = bool(keep) and not shifted
         out = base(
             input_ids=ids, inputs_embeds=embeds, attention_mask=mask, position_ids=positions,
-            cache=cache, use_cache=use_cache, **kwargs,
+            cache=cache, use_cache=use_cache, **({"logits_to_keep": keep} if cut_by_base else {}), **kwargs,
         )  # fmt: skip
         skip = 0 if self.in_cache else m
         for key in ("last_hidden_state", "logits"):
             if out.get(key) is not None:
+                if key == "logits" and cut_by_base:
+                    continue  # already the caller's last `keep` positions
                 out[key] = unalign(out[key][:, skip:])  # (B, T, ...) in the caller's layout
+        if keep and not cut_by_base and out.get("logits") is not None:
+            out["logits"] = out["logits"][:, -keep:]
         if out.get("hidden_states") is not None:
             out["hidden_states"] = tuple(unalign(h[:, skip:]) for h in out["hidden_states"])
         if use_cache and out.get("cache") is not None:

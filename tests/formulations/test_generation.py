@@ -94,6 +94,24 @@ def test_loss_is_cross_entropy_over_exactly_the_response_tokens(causal_lm):
     assert abs(float(loss) - float(every)) > 1e-3
 
 
+def test_the_loss_asks_for_logits_from_the_first_scored_prediction_on(causal_lm):
+    """Prompt positions before it are never scored: their vocabulary projection is skipped, and the
+    loss is the one over the full logits."""
+    batch = lm_collate(PAD)(_items("response"))
+    width = batch["input_ids"].shape[1]
+    kept = []
+    hook = causal_lm.register_forward_hook(lambda _m, _a, out: kept.append(out.logits.shape[1]))
+    with torch.no_grad():
+        loss = causal_lm_loss(causal_lm, batch)
+        hook.remove()
+        logits = causal_lm(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    # the shorter row's response starts at token 3, so the prediction at position 2 is the first scored
+    assert (width, kept) == (11, [width - 2])
+    targets = batch["labels"][:, 1:]
+    full = torch.nn.functional.cross_entropy(logits[:, :-1][targets != IGNORE_INDEX], targets[targets != IGNORE_INDEX])
+    torch.testing.assert_close(loss, full, rtol=1e-6, atol=1e-6)
+
+
 def test_unmasking_prompt_labels_changes_the_loss(causal_lm):
     with torch.no_grad():
         response_only = causal_lm_loss(causal_lm, lm_collate(PAD)(_items("response")))

@@ -100,6 +100,29 @@ def test_real_tokens_do_not_depend_on_padding(kind, family):
 
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_logits_to_keep_gives_the_last_positions_of_the_full_logits(side, kind, family):
+    """As transformers' models cut them (causal_lm_loss asks for the scored tail only); with right
+    padding the base model cuts them itself, before its vocabulary projection."""
+    model = _wrapped(kind, family, lm=True)
+    ids, mask = _batch(ROWS, side, extra=1)
+    widths = []
+    hook = model.peft.get_base_model().register_forward_hook(lambda _m, _a, out: widths.append(out.logits.shape[1]))
+    with torch.no_grad():
+        full = _call(model, ids, mask).logits
+        for keep in (1, 5, ids.shape[1]):
+            cut = _call(model, ids, mask, logits_to_keep=keep).logits
+            assert cut.shape == (3, keep, full.shape[-1])
+            assert (cut - full[:, -keep:]).abs().max() < SAME, keep
+    hook.remove()
+    full_width = ids.shape[1] + (0 if kind == "prefix_tuning" else 4)
+    assert widths == [full_width] + ([1, 5, ids.shape[1]] if side == "right" else [full_width] * 3)
+    with pytest.raises(ValueError, match="labels and logits_to_keep"):
+        _call(model, ids, mask, logits_to_keep=2, labels=ids)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("kind", KINDS)
 def test_zero_virtual_tokens_is_the_base_model(kind, family):
     """Everything the wrapper does besides adding the virtual tokens changes nothing."""
     base, adapted = _lm(family), _wrapped(kind, family, m=0, lm=True)
