@@ -35,4 +35,5 @@ def check_formulation(method_name: str, formulation: str, supported: tuple[str, 
     if formulation not in supported:
         raise ValueError(
             f"method={method_name}: formulation '{formulation}' is not supported; allowed: {list(supported)}"
+            f" (choose one on the command line, e.g. formulation={supported[0]})"
         )

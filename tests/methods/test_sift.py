@@ -51,5 +51,5 @@ def test_impossible_values_fail_naming_the_key(kwargs, key):
 def test_only_span_generation_is_supported():
     _, info = tiny_backbone("tiny_llama")
     SIFT().check(info, "span_generation")
-    with pytest.raises(ValueError, match="method=sift: formulation 'token_classification' is not supported"):
+    with pytest.raises(ValueError, match="method=sift: formulation 'token_classification' is not supported.*e.g. formulation=span_generation"):
         SIFT().check(info, "token_classification")
