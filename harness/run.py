@@ -18,6 +18,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from harness.config import LoggerConfig, PathsConfig, TrainerConfig, boolean_flag, checked_dataclass, instantiate_group
+from harness.formulations.demonstrations import dropped_for_length
 from harness.formulations.registry import check_combination
 from harness.formulations.stages import run_stage
 from harness.formulations.trainer import (
@@ -169,6 +170,7 @@ def _train_and_evaluate(
         record.warnings.append(warning)
     if evaluate_test:
         record.metrics["test"] = plain_scores(module.scores["test"])
+    record.warnings.extend(dropped_for_length(record.metrics))
     record.cost = sum_stage_costs(record.stages, *count_parameters(module))
     if not is_rank_zero():
         return  # every rank holds every prediction (gathered); rank 0 writes them

@@ -55,7 +55,8 @@ dropped lowest-ranked first (least similar, or last drawn) until it fits; the qu
 are never cut for them (a query that alone is too long is truncated as without demonstrations). How
 many were shown and dropped is kept per split in `DemonstrationLog` and lands in each split's scores
 (``demonstrations_shown_mean``, ``demonstrations_dropped``; the train split's as ``train_…`` in
-dev's) and in each ``predictions.jsonl`` row (the train ids shown, in prompt order).
+dev's) and in each ``predictions.jsonl`` row (the train ids shown, in prompt order); a split that
+dropped any adds a warning to the record and its printed summary (`dropped_for_length`).
 
 **For methods that train with demonstrations** (SIFT): the training items are the prompt above
 plus the query's response, the loss on that response (or every token, ``loss_on: all``). A loss
@@ -69,7 +70,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -310,6 +311,23 @@ class DemonstrationLog:
 
     def row(self, split: str, index: int) -> dict[str, list[str]]:
         return {"demonstrations": list(self.shown[split][index])} if split in self.shown else {}
+
+
+def dropped_for_length(metrics: dict[str, dict[str, Any]]) -> list[str]:
+    """One warning per split whose prompts dropped demonstrations for length, read from a record's
+    ``metrics`` (dev's ``train_``-prefixed counts are the train split's): the counts are recorded
+    either way, but a run asked for k demonstrations that showed fewer must say so where its
+    summary is read, not only deep in the scores."""
+    warnings = []
+    for split, prefix, scores in [("train", "train_", metrics.get("dev", {})), *((s, "", metrics.get(s, {})) for s in ("dev", "test"))]:
+        dropped = scores.get(f"{prefix}demonstrations_dropped", 0)
+        if dropped:
+            shown = scores.get(f"{prefix}demonstrations_shown_mean", float("nan"))
+            warnings.append(
+                f"{split}: {dropped:,.0f} demonstrations dropped for length ({shown:.2f} shown per prompt); "
+                "raise trainer.max_length to show every one asked for"
+            )
+    return warnings
 
 
 class DemonstratedPrompts:

@@ -22,6 +22,7 @@ from harness.formulations.demonstrations import (
     DemonstratedPrompts,
     DemonstrationPool,
     PromptResponse,
+    dropped_for_length,
     render,
 )
 from harness.formulations.generation import Generation, build_generation
@@ -318,6 +319,22 @@ def test_dropping_for_length_keeps_the_query_whole_and_counts(smollm2_tokenizer)
         assert prompts.log.row("dev", 0)["demonstrations"] == [pool[i].id for i in reversed(ranked[:kept])]
         assert prompts.log.scores("test") == {}
         assert prompts.log._counts("dev") == {"demonstrations_shown_mean": kept, "demonstrations_dropped": 4 - kept}
+
+
+def test_drops_for_length_become_one_warning_per_split_that_dropped():
+    metrics = {
+        "dev": {"span_f1": 0.5, "demonstrations_shown_mean": 1.5, "demonstrations_dropped": 6,
+                "train_demonstrations_shown_mean": 2.0, "train_demonstrations_dropped": 0},
+        "test": {"span_f1": 0.4, "demonstrations_shown_mean": 1.25, "demonstrations_dropped": 1200},
+    }  # fmt: skip
+    assert dropped_for_length(metrics) == [
+        "dev: 6 demonstrations dropped for length (1.50 shown per prompt); raise trainer.max_length to show every one asked for",
+        "test: 1,200 demonstrations dropped for length (1.25 shown per prompt); raise trainer.max_length to show every one asked for",
+    ]
+    metrics["dev"]["train_demonstrations_dropped"] = 3
+    assert dropped_for_length(metrics)[0].startswith("train: 3 demonstrations dropped")
+    assert dropped_for_length({"dev": {"demonstrations_dropped": 0}, "test": {"demonstrations_dropped": 0}}) == []
+    assert dropped_for_length({"dev": {"exact_match": 1.0}}) == []  # no demonstrations: nothing to say
 
 
 def test_training_items_keep_the_response_and_record_drops_per_split(smollm2_tokenizer, causal_lm):

@@ -68,6 +68,12 @@ def test_formulation_contract(tmp_path, data_root, formulation, method, family):
     if demonstrated:  # demonstration counts land in each split's metrics, the ids shown in each row
         for split in ("dev", "test"):
             assert {"demonstrations_shown_mean", "demonstrations_dropped"} <= set(result.metrics[split])
+        # a split that dropped demonstrations for length says so in the record's warnings, and only it
+        dev = result.metrics["dev"]
+        dropping = [s for s, n in [("train", dev.get("train_demonstrations_dropped", 0)),
+                                   ("dev", dev["demonstrations_dropped"]),
+                                   ("test", result.metrics["test"]["demonstrations_dropped"])] if n]  # fmt: skip
+        assert [w.split(":")[0] for w in result.warnings if "dropped for length" in w] == dropping
 
     lines = (tmp_path / "results" / "default" / result.run_id / "predictions.jsonl").read_text().splitlines()
     rows = [json.loads(line) for line in lines]
