@@ -18,7 +18,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from harness.config import LoggerConfig, PathsConfig, TrainerConfig, boolean_flag, checked_dataclass, instantiate_group
-from harness.formulations.demonstrations import dropped_for_length
+from harness.formulations.demonstration_log import dropped_for_length
 from harness.formulations.registry import check_combination
 from harness.formulations.stages import run_stage
 from harness.formulations.trainer import (

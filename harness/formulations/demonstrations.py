@@ -53,10 +53,11 @@ formulation's ``trainer.max_length`` less the query's response for training, les
 ``max_new_tokens`` for generation, less the longest choice for multiple choice), demonstrations are
 dropped lowest-ranked first (least similar, or last drawn) until it fits; the query and its response
 are never cut for them (a query that alone is too long is truncated as without demonstrations). How
-many were shown and dropped is kept per split in `DemonstrationLog` and lands in each split's scores
+many were shown and dropped is kept per split in `demonstration_log.DemonstrationLog` and lands in each split's scores
 (``demonstrations_shown_mean``, ``demonstrations_dropped``; the train split's as ``train_…`` in
 dev's) and in each ``predictions.jsonl`` row (the train ids shown, in prompt order); a split that
-dropped any adds a warning to the record and its printed summary (`dropped_for_length`).
+dropped any adds a warning to the record and its printed summary
+(`demonstration_log.dropped_for_length`).
 
 **For methods that train with demonstrations** (SIFT): the training items are the prompt above
 plus the query's response, the loss on that response (or every token, ``loss_on: all``). A loss
@@ -70,10 +71,11 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
+from harness.formulations.demonstration_log import DemonstrationLog
 from harness.formulations.prompting import PromptFormat, prompt_ids, prompt_ids_marked
 from harness.methods.demonstration_spec import DemonstrationSpec
 from harness.models.spec import ModelSpec
@@ -277,57 +279,6 @@ def minilm_encoder(cache_dir=None) -> Encode:
 
 
 # --- fitting and recording --------------------------------------------------------------------
-
-
-class DemonstrationLog:
-    """Per split and example: the train ids shown (prompt order) and how many were dropped for length."""
-
-    def __init__(self) -> None:
-        self.shown: dict[str, list[list[str]]] = {}
-        self.dropped: dict[str, list[int]] = {}
-
-    def add(self, split: str, shown_ids: list[str], dropped: int) -> None:
-        self.shown.setdefault(split, []).append(shown_ids)
-        self.dropped.setdefault(split, []).append(dropped)
-
-    def scores(self, split: str, indices=None) -> dict[str, float]:
-        """``demonstrations_shown_mean`` and ``demonstrations_dropped`` (a total) over the split's
-        examples (those in ``indices`` when given); dev's also carry the train split's, ``train_``-prefixed."""
-        fields = self._counts(split, indices)
-        if split == "dev":
-            fields.update({f"train_{name}": value for name, value in self._counts("train").items()})
-        return fields
-
-    def _counts(self, split: str, indices=None) -> dict[str, float]:
-        if split not in self.shown:
-            return {}
-        chosen = range(len(self.shown[split])) if indices is None else list(indices)
-        if not chosen:
-            return {}
-        return {
-            "demonstrations_shown_mean": sum(len(self.shown[split][i]) for i in chosen) / len(chosen),
-            "demonstrations_dropped": sum(self.dropped[split][i] for i in chosen),
-        }
-
-    def row(self, split: str, index: int) -> dict[str, list[str]]:
-        return {"demonstrations": list(self.shown[split][index])} if split in self.shown else {}
-
-
-def dropped_for_length(metrics: dict[str, dict[str, Any]]) -> list[str]:
-    """One warning per split whose prompts dropped demonstrations for length, read from a record's
-    ``metrics`` (dev's ``train_``-prefixed counts are the train split's): the counts are recorded
-    either way, but a run asked for k demonstrations that showed fewer must say so where its
-    summary is read, not only deep in the scores."""
-    warnings = []
-    for split, prefix, scores in [("train", "train_", metrics.get("dev", {})), *((s, "", metrics.get(s, {})) for s in ("dev", "test"))]:
-        dropped = scores.get(f"{prefix}demonstrations_dropped", 0)
-        if dropped:
-            shown = scores.get(f"{prefix}demonstrations_shown_mean", float("nan"))
-            warnings.append(
-                f"{split}: {dropped:,.0f} demonstrations dropped for length ({shown:.2f} shown per prompt); "
-                "raise trainer.max_length to show every one asked for"
-            )
-    return warnings
 
 
 class DemonstratedPrompts:

@@ -78,7 +78,7 @@ class FormulationModule(L.LightningModule):
         # Every dev evaluation inside fit: optimizer step, training examples seen so far, primary score.
         self.dev_history: list[dict[str, Any]] = []
         self.examples_seen = 0  # training examples consumed by this stage so far, resumes included
-        # In-context demonstrations shown and dropped per split (`demonstrations.DemonstrationLog`),
+        # In-context demonstrations shown and dropped per split (`demonstration_log.DemonstrationLog`),
         # set by an LM-head formulation whose method asks for them: their counts join each split's
         # scores (so the record holds them) and the train ids shown join each prediction row.
         self.demonstration_log = None

@@ -22,9 +22,9 @@ from harness.formulations.demonstrations import (
     DemonstratedPrompts,
     DemonstrationPool,
     PromptResponse,
-    dropped_for_length,
     render,
 )
+from harness.formulations.demonstration_log import dropped_for_length
 from harness.formulations.generation import Generation, build_generation
 from harness.formulations.multiple_choice import MultipleChoice, build_multiple_choice
 from harness.formulations.prompting import PromptFormat, prompt_ids, response_ids, training_item, truncate_prompt
